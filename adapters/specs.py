@@ -1,0 +1,103 @@
+"""Configuration shapes the adapters consume: chains, deployments per protocol family, HTTP venues.
+
+These are validated by ``aggregator.config`` from ``config/*.toml`` layered with the user's file.
+Deployments hold only root addresses; everything derivable is read on-chain.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr
+
+from adapters.addresses import Address
+
+__all__ = [
+    "DEPLOYMENT_SPECS",
+    "AaveV3Deployment",
+    "ChainSpec",
+    "CompoundV3Deployment",
+    "DeploymentSpec",
+    "GmxV2Deployment",
+    "MorphoBlueDeployment",
+    "RateLimit",
+    "VenueSpec",
+]
+
+MULTICALL3 = "0xcA11bde05977b3631167028862bE2a173976CA11"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ChainSpec(_Strict):
+    chain_id: Annotated[int, Field(gt=0)]
+    rpc_urls: Annotated[tuple[str, ...], Field(min_length=1)]
+    multicall3: Address | None = MULTICALL3  # None: the chain has none, use JSON-RPC batches
+    block_time_seconds: Annotated[float, Field(gt=0)] = 12.0
+    native_token: str = "ETH"
+    max_call_gas: Annotated[int, Field(gt=0)] = 30_000_000  # split multicall batches under this
+    explorer: str | None = None
+
+
+class DeploymentSpec(_Strict):
+    chain: str
+    label: str | None = None
+    enabled: bool = True
+
+
+class AaveV3Deployment(DeploymentSpec):
+    """Aave V3 family (Aave, Spark, forks): only the PoolAddressesProvider; Pool, oracle and data
+    provider are derived on-chain."""
+
+    pool_addresses_provider: Address
+
+
+class CompoundV3Deployment(DeploymentSpec):
+    """One Comet market per instance (the proxy address)."""
+
+    comet: Address
+    base_symbol: str
+
+
+class MorphoBlueDeployment(DeploymentSpec):
+    """The Morpho singleton; wallets' markets are discovered from logs after ``start_block``."""
+
+    morpho: Address
+    start_block: Annotated[int, Field(ge=0)] = 0
+    markets: tuple[str, ...] = ()  # market ids (bytes32 hex) always read
+    log_chunk_blocks: Annotated[int, Field(gt=0)] = 50_000
+
+
+class GmxV2Deployment(DeploymentSpec):
+    reader: Address
+    data_store: Address
+    referral_storage: Address
+    tickers_url: str
+
+
+DEPLOYMENT_SPECS: dict[str, type[DeploymentSpec]] = {
+    "aave_v3": AaveV3Deployment,
+    "compound_v3": CompoundV3Deployment,
+    "morpho_blue": MorphoBlueDeployment,
+    "gmx_v2": GmxV2Deployment,
+}
+"""Protocol family -> the shape of one of its deployments (``[deployments.<family>.<instance>]``)."""
+
+
+class RateLimit(_Strict):
+    requests: Annotated[int, Field(gt=0)]
+    per_seconds: Annotated[float, Field(gt=0)]
+
+
+class VenueSpec(_Strict):
+    """An HTTP venue (``[venues.<name>]``)."""
+
+    api_url: HttpUrl
+    enabled: bool = True
+    timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
+    rate_limit: RateLimit = RateLimit(requests=10, per_seconds=1.0)
+    api_key: SecretStr | None = None
+    api_secret: SecretStr | None = None
+    subaccounts: dict[str, tuple[int, ...]] = {}  # wallet -> subaccount ids, where the venue cannot list them
