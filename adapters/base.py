@@ -41,7 +41,9 @@ class BlockRef:
     timestamp: datetime
 
     def as_of(self) -> AsOf:
-        return AsOf(timestamp=self.timestamp, chain=self.chain, block_number=self.number, block_hash=self.hash)
+        return AsOf(
+            timestamp=self.timestamp, chain=self.chain, block_number=self.number, block_hash=self.hash
+        )
 
 
 @dataclass(frozen=True, slots=True)
