@@ -37,6 +37,7 @@ from adapters.specs import (
     MorphoBlueDeployment,
     VenueSpec,
 )
+from aggregator.alerts.rules import AlertsSettings
 from aggregator.errors import ConfigError
 
 __all__ = [
@@ -132,6 +133,7 @@ class Settings(_Strict):
     assets: dict[str, AssetSpec] = {}
     risk: RiskSettings = RiskSettings()
     database: DatabaseSettings = DatabaseSettings()
+    alerts: AlertsSettings = AlertsSettings()
 
     def dangling_chain_references(self) -> list[tuple[str, str]]:
         """(key path, message) for every deployment whose chain is not configured."""
@@ -347,6 +349,10 @@ def _model_of(annotation: Any) -> tuple[str, Any]:
     if origin is dict:
         _, value = get_args(annotation)
         return "dict", value
+    if origin in (tuple, list):
+        args = [a for a in get_args(annotation) if a is not Ellipsis]
+        if args and _model_of(args[0])[0] == "model":
+            return "list", _model_of(args[0])[1]
     return "leaf", None
 
 
@@ -367,6 +373,10 @@ def _check_keys(data: Any, model: type[BaseModel], path: tuple[str, ...], source
             if not isinstance(value, Mapping):
                 raise ConfigError("expected a table", source=source, key=".".join(here))
             _check_keys(value, inner, here, source)
+        elif kind == "list" and isinstance(value, list):
+            for index, item in enumerate(value):
+                if isinstance(item, Mapping):
+                    _check_keys(item, inner, (*here, str(index)), source)
         elif kind == "dict" and isinstance(value, Mapping):
             sub_kind, sub_model = _model_of(inner)
             for name, item in value.items():

@@ -166,3 +166,13 @@ def test_secrets_refused_in_config_file_and_accepted_from_secrets_file_and_env(
     assert aevo.api_key.get_secret_value() == "from-file-secret"
     assert aevo.api_secret.get_secret_value() == "from-env-secret"
     assert "from-file-secret" not in repr(loaded.settings)
+
+
+def test_alert_rule_typo_names_file_and_rule_index(tmp_path: Path) -> None:
+    path = write(tmp_path, '[alerts.channels.ops]\ntype = "slack"\n[[alerts.rules]]\nname = "chf"\n'
+                 'metric = "chf"\nwarnig = 1.2\nchannels = ["ops"]\n')
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert "alerts.rules.0.warnig" in str(info.value)
+    assert "did you mean 'warning'" in str(info.value)
+    assert str(path) in str(info.value)
