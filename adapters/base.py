@@ -48,10 +48,12 @@ class BlockRef:
 
 @dataclass(frozen=True, slots=True)
 class Call:
-    """One ``eth_call``: ``target`` and ABI-encoded ``data`` (selector + arguments)."""
+    """One ``eth_call``: ``target`` and ABI-encoded ``data`` (selector + arguments); ``gas`` is the
+    caller's estimate of what the call costs, used to split Multicall3 batches under the gas cap."""
 
     target: ChecksumAddress
     data: bytes
+    gas: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

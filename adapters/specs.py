@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, HttpUrl, SecretStr
 
 from adapters.addresses import Address
 
@@ -27,6 +27,13 @@ __all__ = [
 MULTICALL3 = "0xcA11bde05977b3631167028862bE2a173976CA11"
 
 
+def _none_if_blank(value: object) -> object:
+    """TOML has no null: ``""`` or ``"none"`` means "no Multicall3 on this chain"."""
+    if isinstance(value, str) and value.strip().lower() in ("", "none"):
+        return None
+    return value
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -34,7 +41,8 @@ class _Strict(BaseModel):
 class ChainSpec(_Strict):
     chain_id: Annotated[int, Field(gt=0)]
     rpc_urls: Annotated[tuple[str, ...], Field(min_length=1)]
-    multicall3: Address | None = MULTICALL3  # None: the chain has none, use JSON-RPC batches
+    # None (TOML: multicall3 = "" or "none"): the chain has no Multicall3, use JSON-RPC batches
+    multicall3: Annotated[Address | None, BeforeValidator(_none_if_blank)] = MULTICALL3
     block_time_seconds: Annotated[float, Field(gt=0)] = 12.0
     native_token: str = "ETH"
     max_call_gas: Annotated[int, Field(gt=0)] = 30_000_000  # split multicall batches under this
@@ -101,3 +109,5 @@ class VenueSpec(_Strict):
     api_key: SecretStr | None = None
     api_secret: SecretStr | None = None
     subaccounts: dict[str, tuple[int, ...]] = {}  # wallet -> subaccount ids, where the venue cannot list them
+    # wallet -> the venue's own account addresses, where they are not the EVM wallet (dYdX ``dydx1...``)
+    accounts: dict[str, tuple[str, ...]] = {}

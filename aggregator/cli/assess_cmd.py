@@ -1,0 +1,126 @@
+"""``crossmargin assess --portfolio FILE [--json]``: every risk figure for a portfolio in a file.
+
+No chain and no venue is read: the file (``docs/portfolio-file.md``) gives accounts, positions,
+parameters, prices and vols; ``config/risk.toml`` (and the user's config) gives the rest. The
+assessment is ``risk.engine.assess``; the JSON document is ``aggregator.report_composite``
+(``+inf`` health is ``null``). A bad file exits 2 with a message naming the item.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from aggregator.cli.app import ConfigOption, out_console
+from aggregator.config import load_config
+from aggregator.portfolio_file import load_portfolio_file
+from aggregator.report import dumps
+from aggregator.report_composite import AssessReport, build_assess_report
+from risk.engine import assess as run_assessment
+
+__all__ = ["assess"]
+
+
+def _num(value: float | None, fmt: str = ".4g") -> str:
+    if value is None:
+        return "∞ / n.a."
+    return format(value, fmt) if math.isfinite(value) else "∞"
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value:+.2%}"
+
+
+def _render(report: AssessReport) -> None:
+    c = report.composite
+    head = Table(title=f"{report.portfolio} at {report.as_of.isoformat()}", show_header=False)
+    head.add_column("figure")
+    head.add_column("value")
+    head.add_row("CHF (composite health)", f"{_num(c.chf)}  set by {c.chf_account or '—'}")
+    head.add_row("stressed CHF", f"{_num(c.stressed_chf)}  ({c.stressed_scenario or '—'})")
+    head.add_row("p_liq (horizon)", f"{_num(c.p_liq)} ± {_num(c.p_liq_stderr, '.2g')}")
+    head.add_row("expected liquidation penalty", f"{_num(c.expected_liquidation_penalty_usd, ',.2f')} USD")
+    head.add_row("pooled HF / netted HF", f"{_num(c.pooled_hf)} / {_num(c.netted_hf)}")
+    head.add_row("fragmentation cost", f"{_num(c.fragmentation_cost_usd, ',.0f')} USD")
+    out_console.print(head)
+
+    accounts = Table(title="accounts")
+    for col in ("account", "model health", "venue health", "p_liq", "days to liq.", "liquidation prices"):
+        accounts.add_column(col)
+    for a in report.accounts:
+        key = f"{a.deployment}/{a.account_id}"
+        r = a.risk
+        if r is None:
+            accounts.add_row(key, a.status, "", "", "", a.status_reason or "")
+            continue
+        prices = ", ".join(f"{f} {_num(p, ',.2f')}" for f, p in r.liquidation_price.items() if p is not None)
+        venue = "—" if a.venue_reported_health is None else f"{float(a.venue_reported_health):.4g}"
+        accounts.add_row(key, _num(r.health), venue, _num(r.p_liq), _num(r.time_to_liquidation_days, ",.1f"),
+                         prices or "—")
+    out_console.print(accounts)
+
+    if c.distance_to_liquidation:
+        dist = Table(title="distance to liquidation")
+        for col in ("factor", "down", "price", "account", "up", "price", "account"):
+            dist.add_column(col)
+        for d in c.distance_to_liquidation:
+            dist.add_row(d.factor, _pct(None if d.down is None else -d.down), _num(d.down_price, ",.2f"),
+                         d.down_account or "—", _pct(d.up), _num(d.up_price, ",.2f"), d.up_account or "—")
+        out_console.print(dist)
+    if c.liquidation_ladder:
+        ladder = Table(title="liquidation ladder")
+        for col in ("factor", "move", "price", "account", "penalty USD"):
+            ladder.add_column(col)
+        for s in c.liquidation_ladder:
+            ladder.add_row(
+                s.factor, _pct(s.move), _num(s.price, ",.2f"), s.account, _num(s.penalty_usd, ",.0f")
+            )
+        out_console.print(ladder)
+    if c.hedge_breaks:
+        breaks = Table(title="hedge breaks")
+        for col in ("factor", "leg", "trigger", "price", "unhedged USD", "group health"):
+            breaks.add_column(col)
+        for h in c.hedge_breaks:
+            breaks.add_row(h.factor, h.leg_account, _pct(h.trigger_move), _num(h.trigger_price, ",.2f"),
+                           _num(h.unhedged_exposure_usd, ",.0f"), _num(h.group_health_at_trigger))
+        out_console.print(breaks)
+    if c.greeks is not None:
+        greeks = Table(title=f"book greeks (theta {_num(c.greeks.theta, ',.2f')} USD/day)")
+        for col in ("factor", "delta", "delta USD", "gamma", "vega USD/pt"):
+            greeks.add_column(col)
+        for f, units in c.greeks.delta.items():
+            greeks.add_row(f, _num(units, ",.4f"), _num(c.greeks.delta_usd.get(f), ",.0f"),
+                           _num(c.greeks.gamma.get(f)), _num(c.greeks.vega.get(f, 0.0), ",.2f"))
+        out_console.print(greeks)
+    for w in c.warnings:
+        out_console.print(f"[yellow]warning:[/] {w}", highlight=False)
+
+
+def assess(
+    portfolio: Annotated[
+        Path, typer.Option("--portfolio", "-p", help="Portfolio file (TOML or JSON).", dir_okay=False)
+    ],
+    config: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="Monte Carlo seed (default: risk.mc_seed).")
+    ] = None,
+) -> None:
+    """Assess a portfolio described in a file: CHF, stress, p_liq, distances, hedges, greeks.
+
+    Examples:
+      crossmargin assess --portfolio config/examples/portfolio.toml
+      crossmargin assess -p book.json --json
+    """
+    settings = load_config(config).settings
+    loaded = load_portfolio_file(portfolio, assets=settings.assets, settings=settings.risk)
+    assessment = run_assessment(loaded.portfolio, loaded.market, loaded.params, rng_seed=seed)
+    report = build_assess_report(loaded.portfolio, assessment, loaded.warnings)
+    if as_json:
+        typer.echo(dumps(report.model_dump()))
+        return
+    _render(report)
