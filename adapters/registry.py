@@ -2,8 +2,20 @@
 
 from __future__ import annotations
 
+from adapters.aave_v3 import AaveV3Adapter
 from adapters.base import VenueAdapter
+from adapters.compound_v3 import CompoundV3Adapter
+from adapters.derive import DeriveAdapter
+from adapters.dydx_v4 import DydxV4Adapter
+from adapters.hyperliquid import HyperliquidAdapter
+from adapters.morpho_blue import MorphoBlueAdapter
 
 __all__ = ["REGISTRY"]
 
 REGISTRY: dict[str, type[VenueAdapter]] = {}
+REGISTRY["hyperliquid"] = HyperliquidAdapter
+REGISTRY["dydx_v4"] = DydxV4Adapter
+REGISTRY["derive"] = DeriveAdapter
+REGISTRY["aave_v3"] = AaveV3Adapter
+REGISTRY["compound_v3"] = CompoundV3Adapter
+REGISTRY["morpho_blue"] = MorphoBlueAdapter
