@@ -176,6 +176,9 @@ class Position:
     lending: LendingParams | None = None
     perp: PerpParams | None = None
     option: OptionParams | None = None
+    # annual rate at which the quantity grows, continuously compounded (lending: supply APR on
+    # collateral/supply, borrow APR on debt); None when the venue did not report one
+    interest_rate: Decimal | None = None
 
     def __post_init__(self) -> None:
         kind = self.kind
