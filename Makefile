@@ -10,12 +10,18 @@ BIN := $(VENV)/bin
 
 .PHONY: test demo setup lint typecheck unit clean
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed devnet/node_modules/.installed
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $@
+
+# The devnet's npm packages (anvil binary, Aave / Morpho artifacts, solcjs, viem), reinstalled when
+# the lockfile changes.
+devnet/node_modules/.installed: devnet/package.json devnet/package-lock.json
+	cd devnet && npm ci --no-audit --no-fund
 	touch $@
 
 lint: setup
@@ -26,6 +32,7 @@ typecheck: setup
 	$(BIN)/mypy
 
 test: setup lint typecheck
+	scripts/ensure_postgres.sh
 	$(BIN)/pytest -q -p no:cacheprovider
 
 demo: setup

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["tests.fixtures_devnet"]
+
 
 @pytest.fixture(autouse=True)
 def clean_environment(
