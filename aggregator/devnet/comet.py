@@ -126,8 +126,8 @@ def deploy_comet(
     collaterals: tuple[CometAssetSpec, ...] = COMET_COLLATERALS,
 ) -> CometDeployment:
     """Deploy one price feed per token (USD, 8 decimals, from ``market.token_price``), the stand-in
-    (base ``COMET_BASE``), set 3 % / 5 % APR rates, and have ``supplier`` (default ``governor``)
-    supply ``liquidity`` whole base tokens."""
+    (base ``COMET_BASE``), have ``supplier`` (default ``governor``) supply ``liquidity`` whole base
+    tokens, then set 3 % / 5 % APR rates."""
     compiled = compile_devnet_contracts()
     feed_artifact = compiled.get("SettablePriceFeed").deployable
     symbols = [COMET_BASE, *(c.symbol for c in collaterals)]
@@ -170,9 +170,9 @@ def deploy_comet(
         tokens={s: tokens[s] for s in symbols},
         price_feeds=feeds,
     )
-    set_rates(txs, deployment, DEFAULT_SUPPLY_RATE_APR, DEFAULT_BORROW_RATE_APR)
-    if liquidity:
+    if liquidity:  # supplied while the rates are still 0, so the deployed indices are exactly 1e15
         supply_base(txs, deployment, supplier or governor, liquidity * 10 ** _decimals(COMET_BASE))
+    set_rates(txs, deployment, DEFAULT_SUPPLY_RATE_APR, DEFAULT_BORROW_RATE_APR)
     return deployment
 
 

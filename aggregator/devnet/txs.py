@@ -1,7 +1,7 @@
 """Send transactions from anvil's unlocked dev accounts and wait for their receipts.
 
-``eth_sendTransaction`` goes to the node without gas or fee fields: anvil fills them itself (one round
-trip instead of web3's three). A rejected transaction, or a receipt with status 0 (the reason is then
+``eth_sendTransaction`` goes to the node with a fixed gas limit and no fee fields: anvil fills the fees
+itself (one round trip instead of web3's three). A rejected transaction, or a receipt with status 0 (the reason is then
 read by replaying the call on the previous block), raises :class:`TxError` naming what was being done
 and the node's reason
 (Aave reverts with numeric error codes, e.g. ``35`` = health factor below the liquidation threshold).
@@ -18,6 +18,8 @@ from web3.contract.contract import ContractFunction
 from web3.types import RPCEndpoint, TxReceipt
 
 from aggregator.devnet.artifacts import Artifact
+
+TX_GAS_LIMIT = 25_000_000
 from aggregator.errors import CrossmarginError
 
 __all__ = ["TxError", "Txs"]
@@ -47,7 +49,9 @@ class Txs:
         self, sender: str, to: str | None, data: str, *, value: int = 0, what: str = "transaction"
     ) -> TxReceipt:
         """Send one transaction from an unlocked account and return its successful receipt."""
-        tx: dict[str, Any] = {"from": sender, "data": data}
+        # A fixed gas limit: anvil estimates against the latest block's timestamp, and a transaction
+        # that accrues interest over a later second can need more gas than estimated.
+        tx: dict[str, Any] = {"from": sender, "data": data, "gas": hex(TX_GAS_LIMIT)}
         if to is not None:
             tx["to"] = to
         if value:

@@ -1,0 +1,339 @@
+"""``AaveV3Adapter``: every wallet of one Aave V3 family deployment, read at one pinned block.
+
+Configured: only the PoolAddressesProvider (``AaveV3Deployment``). Per cycle, with every wallet's
+calls in the same ``call_many`` of each round (lending.md §1):
+
+1. (first cycle only) ``provider.getPool()`` (the proxy address never changes; cached per instance).
+2. Round A: ``Pool.POOL_REVISION()``, ``getReservesList()``, ``provider.getPriceOracle()`` and
+   ``getPoolDataProvider()``; per wallet ``getUserConfiguration``, ``getUserEMode``,
+   ``getUserAccountData`` (kept as the venue's own figure).
+3. (when a reserve is new to this instance) ``getReserveData`` and the underlying's ``symbol()``:
+   reserve id and token addresses are cached per instance (they never change for a listed reserve).
+4. Round B: ``oracle.BASE_CURRENCY_UNIT()``, ``getAssetsPrices(reserves)``; per reserve
+   ``getReserveData`` (configuration, id), ``getReserveNormalizedIncome/VariableDebt``; per e-mode
+   category in use: ``getEModeCategoryData`` (revision <= 4) or ``getEModeCategoryCollateralConfig`` +
+   ``...CollateralBitmap`` (+ ``...LtvzeroBitmap`` from v3.6, ``getIsEModeCategoryIsolated`` from
+   v3.7); per wallet ``aToken.scaledBalanceOf`` for every reserve and, for reserves whose borrowing
+   bit is set, ``variableDebtToken.scaledBalanceOf`` (+ ``stableDebtToken.balanceOf`` up to v3.1).
+5. (revision <= 4, only if a category in use has a price source) ``oracle.getAssetPrice(source)``.
+
+A deployment-level failure makes every wallet UNAVAILABLE with the reason; a wallet-level revert or
+garbage answer makes only that wallet UNAVAILABLE. A wallet with nothing here gives no account.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping, Sequence
+from typing import ClassVar, Literal
+
+from pydantic import BaseModel
+
+from adapters.aave_v3.accounts import WalletReads, build_account
+from adapters.aave_v3.contracts import ORACLE, POOL, PROVIDER, TOKEN, ReserveStatic, address, decode_symbol
+from adapters.addresses import ChecksumAddress
+from adapters.base import AdapterContext, BlockRef, CallResult, ChainReader, VenueAdapter
+from adapters.errors import VenueError
+from adapters.evm.abi import Function
+from adapters.lending_common import Batch, CallFailed, decode_result, encode_call
+from adapters.specs import AaveV3Deployment
+from risk.exact.aave import AaveEModeCategory, AaveReserveState, user_config_flags
+from risk.model import AsOf, LendingModel, MarginAccount
+
+__all__ = ["AaveV3Adapter"]
+
+_LAST_PER_ASSET_EMODE_REVISION = 4
+_FIRST_LTVZERO_REVISION = 10
+_FIRST_ISOLATED_REVISION = 11
+
+Results = Mapping[Hashable, CallResult]
+
+
+class AaveV3Adapter(VenueAdapter):
+    family: ClassVar[str] = "aave_v3"
+    kind: ClassVar[Literal["evm", "http"]] = "evm"
+    margin_model: ClassVar[LendingModel] = LendingModel()
+    capabilities: ClassVar[frozenset[str]] = frozenset({"venue_health", "exact_health"})
+
+    def __init__(self, *, instance: str, spec: BaseModel, context: AdapterContext) -> None:
+        if not isinstance(spec, AaveV3Deployment):
+            raise TypeError(f"aave_v3:{instance} needs an AaveV3Deployment, got {type(spec).__name__}")
+        super().__init__(instance=instance, spec=spec, context=context)
+        self.deployment_spec = spec
+        self._pool: ChecksumAddress | None = None
+        self._statics: dict[str, ReserveStatic] = {}
+
+    def _reader(self) -> ChainReader:
+        chain = self.deployment_spec.chain
+        try:
+            return self.context.chains[chain]
+        except KeyError:
+            raise CallFailed(f"no reader for chain {chain!r}") from None
+
+    async def read_accounts(
+        self, wallets: Sequence[ChecksumAddress], *, block: BlockRef | None = None
+    ) -> list[MarginAccount]:
+        wallets = list(dict.fromkeys(wallets))
+        as_of = AsOf(timestamp=self.context.now(), chain=self.deployment_spec.chain)
+        try:
+            reader = self._reader()
+            block = block or await reader.pin()
+            as_of = block.as_of()
+            return await self._read(reader, block, wallets)
+        except (VenueError, CallFailed) as exc:
+            return [self.unavailable(w, f"{self.deployment}: {exc}", as_of) for w in wallets]
+
+    async def _read(
+        self, reader: ChainReader, block: BlockRef, wallets: list[ChecksumAddress]
+    ) -> list[MarginAccount]:
+        provider = self.deployment_spec.pool_addresses_provider
+        provider_address = ChecksumAddress(provider)
+        if self._pool is None:
+            first = Batch()
+            first.add("pool", encode_call(PROVIDER.function("getPool"), provider_address))
+            got = await first.run(reader, block)
+            self._pool = address(decode_result(PROVIDER.function("getPool"), got["pool"], "provider")[0])
+        pool = self._pool
+
+        # Round A: pool-level facts and every wallet's configuration, e-mode and account data.
+        a = Batch()
+        a.add("revision", encode_call(POOL.function("POOL_REVISION"), pool))
+        a.add("reserves", encode_call(POOL.function("getReservesList"), pool))
+        a.add("oracle", encode_call(PROVIDER.function("getPriceOracle"), provider_address))
+        for w in wallets:
+            a.add(("config", w), encode_call(POOL.function("getUserConfiguration"), pool, w))
+            a.add(("emode", w), encode_call(POOL.function("getUserEMode"), pool, w))
+            a.add(("account", w), encode_call(POOL.function("getUserAccountData"), pool, w))
+        ra = await a.run(reader, block)
+        revision = int(decode_result(POOL.function("POOL_REVISION"), ra["revision"], "Pool")[0])
+        assets = [
+            address(x) for x in decode_result(POOL.function("getReservesList"), ra["reserves"], "Pool")[0]
+        ]
+        oracle = address(decode_result(PROVIDER.function("getPriceOracle"), ra["oracle"], "provider")[0])
+
+        heads: dict[ChecksumAddress, tuple[int, int, tuple[int, int, int, int, int, int]]] = {}
+        failed: dict[ChecksumAddress, str] = {}
+        for w in wallets:
+            try:
+                (config,) = decode_result(POOL.function("getUserConfiguration"), ra[("config", w)], "Pool")
+                (emode,) = decode_result(POOL.function("getUserEMode"), ra[("emode", w)], "Pool")
+                data = decode_result(POOL.function("getUserAccountData"), ra[("account", w)], "Pool")
+                v = [int(x) for x in data]
+                heads[w] = (int(config[0]), int(emode), (v[0], v[1], v[2], v[3], v[4], v[5]))
+            except CallFailed as exc:
+                failed[w] = str(exc)
+
+        await self._ensure_statics(reader, block, pool, assets)
+        statics = [self._statics[x] for x in assets]
+        categories = sorted({h[1] for h in heads.values() if h[1] != 0})
+
+        # Round B: reserves, prices, e-mode categories and every wallet's balances.
+        b = Batch()
+        b.add("unit", encode_call(ORACLE.function("BASE_CURRENCY_UNIT"), oracle))
+        b.add("prices", encode_call(ORACLE.function("getAssetsPrices"), oracle, assets))
+        for s in statics:
+            b.add(("data", s.asset), encode_call(POOL.function("getReserveData"), pool, s.asset))
+            b.add(
+                ("income", s.asset), encode_call(POOL.function("getReserveNormalizedIncome"), pool, s.asset)
+            )
+            b.add(
+                ("debt", s.asset),
+                encode_call(POOL.function("getReserveNormalizedVariableDebt"), pool, s.asset),
+            )
+        for c in categories:
+            for name in _category_functions(revision):
+                b.add((name, c), encode_call(POOL.function(name), pool, c))
+        for w, (config, _, _) in heads.items():
+            for s in statics:
+                b.add(("a", w, s.asset), encode_call(TOKEN.function("scaledBalanceOf"), s.a_token, w))
+                borrowing, _ = user_config_flags(config, s.reserve_id)
+                if borrowing:
+                    b.add(
+                        ("v", w, s.asset),
+                        encode_call(TOKEN.function("scaledBalanceOf"), s.variable_debt_token, w),
+                    )
+                    if revision <= _LAST_PER_ASSET_EMODE_REVISION:
+                        b.add(
+                            ("s", w, s.asset),
+                            encode_call(TOKEN.function("balanceOf"), s.stable_debt_token, w),
+                        )
+        rb = await b.run(reader, block)
+        unit = int(decode_result(ORACLE.function("BASE_CURRENCY_UNIT"), rb["unit"], "oracle")[0])
+        prices = [
+            int(p) for p in decode_result(ORACLE.function("getAssetsPrices"), rb["prices"], "oracle")[0]
+        ]
+        if len(prices) != len(assets) or unit <= 0:
+            raise CallFailed(f"oracle returned {len(prices)} prices for {len(assets)} reserves (unit {unit})")
+        reserves = tuple(self._reserve_state(rb, s, price) for s, price in zip(statics, prices, strict=True))
+        emodes = await self._emode_categories(
+            reader, block, oracle=oracle, revision=revision, categories=categories, rb=rb
+        )
+
+        symbols: dict[str, str] = {s.asset: s.symbol for s in statics}
+        out: list[MarginAccount] = []
+        for w in wallets:
+            if w in failed:
+                out.append(self.unavailable(w, f"{self.deployment}: {failed[w]}", block.as_of()))
+                continue
+            config, category, venue_data = heads[w]
+            try:
+                reads = WalletReads(
+                    user_config=config,
+                    emode_category=category,
+                    venue_account_data=venue_data,
+                    scaled_a=_balances(rb, "a", w, statics, TOKEN.function("scaledBalanceOf")),
+                    scaled_v=_balances(rb, "v", w, statics, TOKEN.function("scaledBalanceOf")),
+                    stable=_balances(rb, "s", w, statics, TOKEN.function("balanceOf")),
+                )
+                if category != 0 and category not in emodes:
+                    raise CallFailed(f"e-mode category {category} could not be read")
+                account = build_account(
+                    venue=self.family,
+                    deployment=self.deployment,
+                    wallet=w,
+                    as_of=block.as_of(),
+                    revision=revision,
+                    base_currency_unit=unit,
+                    reserves=reserves,
+                    symbols=symbols,
+                    emode=emodes.get(category),
+                    reads=reads,
+                    assets=self.context.assets,
+                )
+            except (CallFailed, ValueError) as exc:
+                out.append(self.unavailable(w, f"{self.deployment}: {exc}", block.as_of()))
+                continue
+            if account is not None:
+                out.append(account)
+        return out
+
+    async def _ensure_statics(
+        self, reader: ChainReader, block: BlockRef, pool: ChecksumAddress, assets: list[ChecksumAddress]
+    ) -> None:
+        missing = [x for x in assets if x not in self._statics]
+        if not missing:
+            return
+        batch = Batch()
+        for x in missing:
+            batch.add(("data", x), encode_call(POOL.function("getReserveData"), pool, x))
+            batch.add(("symbol", x), encode_call(TOKEN.function("symbol"), x))
+        got = await batch.run(reader, block)
+        for x in missing:
+            data = decode_result(POOL.function("getReserveData"), got[("data", x)], f"reserve {x}")[0]
+            self._statics[x] = ReserveStatic(
+                asset=x,
+                reserve_id=int(data[7]),
+                a_token=address(data[8]),
+                stable_debt_token=address(data[9]),
+                variable_debt_token=address(data[10]),
+                symbol=decode_symbol(got[("symbol", x)], x),
+            )
+
+    def _reserve_state(self, rb: Results, s: ReserveStatic, price: int) -> AaveReserveState:
+        data = decode_result(POOL.function("getReserveData"), rb[("data", s.asset)], f"reserve {s.asset}")[0]
+        if int(data[7]) != s.reserve_id or address(data[8]) != s.a_token:
+            self._statics.pop(s.asset, None)
+            raise CallFailed(f"reserve {s.asset} changed id or tokens; it is reread next cycle")
+        (income,) = decode_result(
+            POOL.function("getReserveNormalizedIncome"), rb[("income", s.asset)], "Pool"
+        )
+        (debt,) = decode_result(
+            POOL.function("getReserveNormalizedVariableDebt"), rb[("debt", s.asset)], "Pool"
+        )
+        return AaveReserveState(s.asset, s.reserve_id, int(data[0][0]), price, int(income), int(debt))
+
+    async def _emode_categories(
+        self,
+        reader: ChainReader,
+        block: BlockRef,
+        *,
+        oracle: ChecksumAddress,
+        revision: int,
+        categories: list[int],
+        rb: Results,
+    ) -> dict[int, AaveEModeCategory]:
+        out: dict[int, AaveEModeCategory] = {}
+        if revision <= _LAST_PER_ASSET_EMODE_REVISION:
+            sources: dict[int, ChecksumAddress] = {}
+            raw: dict[int, tuple[int, int, int]] = {}
+            for c in categories:
+                try:
+                    ltv, lt, lb, source, _label = decode_result(
+                        POOL.function("getEModeCategoryData"), rb[("getEModeCategoryData", c)], "Pool"
+                    )[0]
+                except CallFailed:
+                    continue  # the wallets in this category become UNAVAILABLE
+                raw[c] = (int(ltv), int(lt), int(lb))
+                if int(source, 16) != 0:
+                    sources[c] = address(source)
+            source_prices: dict[int, int] = {}
+            if sources:
+                batch = Batch()
+                for c, src in sources.items():
+                    batch.add(c, encode_call(ORACLE.function("getAssetPrice"), oracle, src))
+                got = await batch.run(reader, block)
+                for c in sources:
+                    (p,) = decode_result(ORACLE.function("getAssetPrice"), got[c], "oracle")
+                    source_prices[c] = int(p)
+            for c, (ltv, lt, lb) in raw.items():
+                out[c] = AaveEModeCategory(c, ltv, lt, lb, price_source_price=source_prices.get(c, 0))
+            return out
+        for c in categories:
+            try:
+                ltv, lt, lb = decode_result(
+                    POOL.function("getEModeCategoryCollateralConfig"),
+                    rb[("getEModeCategoryCollateralConfig", c)],
+                    "Pool",
+                )[0]
+                (bitmap,) = decode_result(
+                    POOL.function("getEModeCategoryCollateralBitmap"),
+                    rb[("getEModeCategoryCollateralBitmap", c)],
+                    "Pool",
+                )
+                ltvzero = isolated = 0
+                if revision >= _FIRST_LTVZERO_REVISION:
+                    (ltvzero,) = decode_result(
+                        POOL.function("getEModeCategoryLtvzeroBitmap"),
+                        rb[("getEModeCategoryLtvzeroBitmap", c)],
+                        "Pool",
+                    )
+                if revision >= _FIRST_ISOLATED_REVISION:
+                    (isolated,) = decode_result(
+                        POOL.function("getIsEModeCategoryIsolated"),
+                        rb[("getIsEModeCategoryIsolated", c)],
+                        "Pool",
+                    )
+            except CallFailed:
+                continue
+            out[c] = AaveEModeCategory(
+                c,
+                int(ltv),
+                int(lt),
+                int(lb),
+                collateral_bitmap=int(bitmap),
+                ltvzero_bitmap=int(ltvzero),
+                isolated=bool(isolated),
+            )
+        return out
+
+
+def _category_functions(revision: int) -> tuple[str, ...]:
+    if revision <= _LAST_PER_ASSET_EMODE_REVISION:
+        return ("getEModeCategoryData",)
+    names = ["getEModeCategoryCollateralConfig", "getEModeCategoryCollateralBitmap"]
+    if revision >= _FIRST_LTVZERO_REVISION:
+        names.append("getEModeCategoryLtvzeroBitmap")
+    if revision >= _FIRST_ISOLATED_REVISION:
+        names.append("getIsEModeCategoryIsolated")
+    return tuple(names)
+
+
+def _balances(
+    rb: Results, tag: str, wallet: ChecksumAddress, statics: list[ReserveStatic], fn: Function
+) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for s in statics:
+        key = (tag, wallet, s.asset)
+        if key in rb:
+            (value,) = decode_result(fn, rb[key], f"{tag}Token of {s.symbol}")
+            out[s.asset] = int(value)
+    return out
