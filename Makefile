@@ -36,8 +36,7 @@ test: setup lint typecheck
 	$(BIN)/pytest -q -p no:cacheprovider
 
 demo: setup
-	$(BIN)/crossmargin version
-	$(BIN)/crossmargin config show
+	scripts/demo.sh
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

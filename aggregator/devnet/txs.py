@@ -1,10 +1,10 @@
 """Send transactions from anvil's unlocked dev accounts and wait for their receipts.
 
-``eth_sendTransaction`` goes to the node with a fixed gas limit and no fee fields: anvil fills the fees
-itself (one round trip instead of web3's three). A rejected transaction, or a receipt with status 0 (the reason is then
-read by replaying the call on the previous block), raises :class:`TxError` naming what was being done
-and the node's reason
-(Aave reverts with numeric error codes, e.g. ``35`` = health factor below the liquidation threshold).
+``eth_sendTransaction`` goes to the node with a fixed gas limit and no fee fields: anvil fills the
+fees itself (one round trip instead of web3's three). A rejected transaction, or a receipt with
+status 0 (the reason is then read by replaying the call on the previous block), raises
+:class:`TxError` naming what was being done and the node's reason (Aave reverts with numeric
+error codes, e.g. ``35`` = health factor below the liquidation threshold).
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from web3.contract.contract import ContractFunction
 from web3.types import RPCEndpoint, TxReceipt
 
 from aggregator.devnet.artifacts import Artifact
-
-TX_GAS_LIMIT = 25_000_000
 from aggregator.errors import CrossmarginError
 
-__all__ = ["TxError", "Txs"]
+__all__ = ["TX_GAS_LIMIT", "TxError", "Txs"]
+
+TX_GAS_LIMIT = 25_000_000
 
 
 class TxError(CrossmarginError):

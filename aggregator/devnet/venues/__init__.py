@@ -34,9 +34,11 @@ Admin API (``/_devnet/``; JSON bodies; numbers may be JSON numbers or decimal st
   subaccounts.
 - ``POST /_devnet/seed/gmx {"tokens"?: [{"address", "symbol", "decimals", "factor"}], "spread"?: 0.001}``.
 - ``POST /_devnet/fault {"venue": "hyperliquid"|"dydx_v4"|"derive"|"gmx", "mode": "none"|"429"|"500"|
-  "403"|"timeout"|"garbage"|"missing_field", "retry_after"?: 1, "times"?: N, "hang_seconds"?: 30, "field"?: "a.b.0.c"}``:
+  "403"|"timeout"|"garbage"|"missing_field", "retry_after"?: 1, "times"?: N, "hang_seconds"?: 30,
+  "field"?: "a.b.0.c"}``:
   the next ``times`` requests of that venue (all, when omitted) fail that way: 429 with
-  ``Retry-After``, 500, 403 geo-block, a hang, malformed JSON, or the right answer minus one field (``field``, dotted, else the first top-level key).
+  ``Retry-After``, 500, 403 geo-block, a hang, malformed JSON, or the right answer minus one field
+  (``field``, dotted, else the first top-level key).
 - ``POST /_devnet/reset``; ``GET /_devnet/state`` (prices, faults, seeded keys).
 
 Modules: ``state`` (data and fault switches), ``common`` (formatting, fault application), one module
