@@ -8,8 +8,9 @@ the wallet, with the reason. A wallet with nothing on the venue comes back with 
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import ClassVar, Literal, Protocol
@@ -19,6 +20,7 @@ from pydantic import BaseModel
 
 from adapters.addresses import ChecksumAddress
 from adapters.assets import AssetMap
+from adapters.errors import VenueError
 from risk.model import AsOf, MarginAccount, MarginModel
 
 __all__ = [
@@ -126,6 +128,24 @@ class VenueAdapter(ABC):
         self, wallets: Sequence[ChecksumAddress], *, block: BlockRef | None = None
     ) -> list[MarginAccount]:
         """Every margin account of ``wallets`` on this deployment (``block`` is set for EVM adapters)."""
+
+    async def read_each_wallet(
+        self,
+        wallets: Sequence[ChecksumAddress],
+        read_one: Callable[[ChecksumAddress], Awaitable[list[MarginAccount]]],
+    ) -> list[MarginAccount]:
+        """Read every wallet concurrently; a wallet whose read raised a ``VenueError`` becomes one
+        UNAVAILABLE account with the reason (the others are unaffected). Bugs propagate."""
+        results = await asyncio.gather(*(read_one(w) for w in wallets), return_exceptions=True)
+        accounts: list[MarginAccount] = []
+        for wallet, result in zip(wallets, results, strict=True):
+            if isinstance(result, VenueError):
+                accounts.append(self.unavailable(wallet, str(result), AsOf(timestamp=self.context.now())))
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                accounts.extend(result)
+        return accounts
 
     def unavailable(self, wallet: ChecksumAddress, reason: str, as_of: AsOf) -> MarginAccount:
         """The account standing for "everything of ``wallet`` here", when it could not be read."""

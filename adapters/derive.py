@@ -32,7 +32,6 @@ greeks are kept in ``raw`` per position, not in the model.
 
 from __future__ import annotations
 
-import asyncio
 import math
 import re
 from collections.abc import Sequence
@@ -46,13 +45,12 @@ from pydantic import BaseModel
 from adapters.addresses import ChecksumAddress
 from adapters.assets import AssetMap
 from adapters.base import AdapterContext, BlockRef, VenueAdapter
-from adapters.errors import VenueDataError, VenueError, VenueNotConfigured, VenueUnavailable
+from adapters.errors import VenueDataError, VenueNotConfigured, VenueUnavailable
 from adapters.http import DecimalString, JsonModel, VenueHttp, parse_model
 from adapters.specs import VenueSpec
 from adapters.venue_common import Warnings, as_of_seconds, cash_position, resolve_symbol
 from risk.errors import RiskInputError
 from risk.model import (
-    AsOf,
     MarginAccount,
     MarginTier,
     OptionParams,
@@ -412,13 +410,4 @@ class DeriveAdapter(VenueAdapter):
     async def read_accounts(
         self, wallets: Sequence[ChecksumAddress], *, block: BlockRef | None = None
     ) -> list[MarginAccount]:
-        results = await asyncio.gather(*(self._read_wallet(w) for w in wallets), return_exceptions=True)
-        accounts: list[MarginAccount] = []
-        for wallet, result in zip(wallets, results, strict=True):
-            if isinstance(result, VenueError):
-                accounts.append(self.unavailable(wallet, str(result), AsOf(timestamp=self.context.now())))
-            elif isinstance(result, BaseException):
-                raise result
-            else:
-                accounts.extend(result)
-        return accounts
+        return await self.read_each_wallet(wallets, self._read_wallet)

@@ -32,7 +32,6 @@ lag the chain by its processed height (kept in ``raw``).
 # ruff: noqa: N815  (response models mirror the venue's camelCase JSON field names)
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Final, Literal
@@ -333,15 +332,4 @@ class DydxV4Adapter(VenueAdapter):
         except VenueError as exc:
             now = AsOf(timestamp=self.context.now())
             return [self.unavailable(w, f"market data: {exc}", now) for w in mapped]
-        results = await asyncio.gather(
-            *(self._read_wallet(w, markets) for w in mapped), return_exceptions=True
-        )
-        accounts: list[MarginAccount] = []
-        for wallet, result in zip(mapped, results, strict=True):
-            if isinstance(result, VenueError):
-                accounts.append(self.unavailable(wallet, str(result), AsOf(timestamp=self.context.now())))
-            elif isinstance(result, BaseException):
-                raise result
-            else:
-                accounts.extend(result)
-        return accounts
+        return await self.read_each_wallet(mapped, lambda w: self._read_wallet(w, markets))

@@ -470,15 +470,4 @@ class HyperliquidAdapter(VenueAdapter):
         except VenueError as exc:
             now = AsOf(timestamp=self.context.now())
             return [self.unavailable(w, f"market data: {exc}", now) for w in wallets]
-        results = await asyncio.gather(
-            *(self._read_wallet(w, markets) for w in wallets), return_exceptions=True
-        )
-        accounts: list[MarginAccount] = []
-        for wallet, result in zip(wallets, results, strict=True):
-            if isinstance(result, VenueError):
-                accounts.append(self.unavailable(wallet, str(result), AsOf(timestamp=self.context.now())))
-            elif isinstance(result, BaseException):
-                raise result
-            else:
-                accounts.extend(result)
-        return accounts
+        return await self.read_each_wallet(wallets, lambda w: self._read_wallet(w, markets))
