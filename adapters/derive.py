@@ -40,14 +40,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Final, Literal
 
-from pydantic import BaseModel
-
 from adapters.addresses import ChecksumAddress
 from adapters.assets import AssetMap
-from adapters.base import AdapterContext, BlockRef, VenueAdapter
+from adapters.base import BlockRef
 from adapters.errors import VenueDataError, VenueNotConfigured, VenueUnavailable
-from adapters.http import DecimalString, JsonModel, VenueHttp, parse_model
-from adapters.specs import VenueSpec
+from adapters.http import DecimalString, JsonModel, parse_model
+from adapters.http_adapter import HttpVenueAdapter
 from adapters.venue_common import Warnings, as_of_seconds, cash_position, resolve_symbol
 from risk.errors import RiskInputError
 from risk.model import (
@@ -357,7 +355,7 @@ def margin_watch_account(mw: MarginWatch, *, wallet: str, deployment: str, asset
     )
 
 
-class DeriveAdapter(VenueAdapter):
+class DeriveAdapter(HttpVenueAdapter):
     """Lists each wallet's subaccounts (config first, else ``public/get_subaccounts``), then reads
     ``public/margin_watch`` for each."""
 
@@ -365,13 +363,6 @@ class DeriveAdapter(VenueAdapter):
     kind = "http"
     margin_model = MODEL
     capabilities = frozenset({"venue_health", "greeks", "options"})
-
-    def __init__(self, *, instance: str, spec: BaseModel, context: AdapterContext) -> None:
-        if not isinstance(spec, VenueSpec):
-            raise TypeError(f"{VENUE} needs a VenueSpec, got {type(spec).__name__}")
-        super().__init__(instance=instance, spec=spec, context=context)
-        self.venue_spec = spec
-        self.http = VenueHttp(context.http, venue=self.deployment, spec=spec)
 
     async def _rpc(self, method: str, params: dict[str, object]) -> object:
         response = await self.http.post(f"/public/{method}", params)

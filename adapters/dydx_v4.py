@@ -36,14 +36,12 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Final, Literal
 
-from pydantic import BaseModel
-
 from adapters.addresses import ChecksumAddress
 from adapters.assets import AssetMap
-from adapters.base import AdapterContext, BlockRef, VenueAdapter
+from adapters.base import BlockRef
 from adapters.errors import VenueDataError, VenueError
-from adapters.http import DecimalString, JsonModel, VenueHttp, parse_model
-from adapters.specs import VenueSpec
+from adapters.http import DecimalString, JsonModel, parse_model
+from adapters.http_adapter import HttpVenueAdapter
 from adapters.venue_common import Warnings, cash_position, resolve_symbol
 from risk.errors import RiskInputError
 from risk.model import (
@@ -253,20 +251,13 @@ def _is_empty(sub: Subaccount) -> bool:
 # --- the adapter ----------------------------------------------------------------------------------
 
 
-class DydxV4Adapter(VenueAdapter):
+class DydxV4Adapter(HttpVenueAdapter):
     """Reads the markets once, then each dYdX address of each wallet."""
 
     family = VENUE
     kind = "http"
     margin_model = MODEL
     capabilities = frozenset({"venue_health", "funding"})
-
-    def __init__(self, *, instance: str, spec: BaseModel, context: AdapterContext) -> None:
-        if not isinstance(spec, VenueSpec):
-            raise TypeError(f"{VENUE} needs a VenueSpec, got {type(spec).__name__}")
-        super().__init__(instance=instance, spec=spec, context=context)
-        self.venue_spec = spec
-        self.http = VenueHttp(context.http, venue=self.deployment, spec=spec)
 
     def addresses_of(self, wallet: str) -> tuple[str, ...]:
         if wallet.startswith("dydx1"):

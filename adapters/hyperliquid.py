@@ -46,10 +46,10 @@ from pydantic import BaseModel
 
 from adapters.addresses import ChecksumAddress
 from adapters.assets import AssetMap
-from adapters.base import AdapterContext, BlockRef, VenueAdapter
+from adapters.base import BlockRef
 from adapters.errors import VenueDataError, VenueError
-from adapters.http import DecimalString, JsonModel, VenueHttp, parse_model
-from adapters.specs import VenueSpec
+from adapters.http import DecimalString, JsonModel, parse_model
+from adapters.http_adapter import HttpVenueAdapter
 from adapters.venue_common import Warnings, as_of_millis, cash_position, resolve_symbol
 from risk.errors import RiskInputError
 from risk.model import (
@@ -418,19 +418,13 @@ def parse_accounts(
 # --- the adapter ----------------------------------------------------------------------------------
 
 
-class HyperliquidAdapter(VenueAdapter):
+class HyperliquidAdapter(HttpVenueAdapter):
     """Reads ``metaAndAssetCtxs`` once, then each wallet's three info requests concurrently."""
 
     family = VENUE
     kind = "http"
     margin_model = CROSS
     capabilities = frozenset({"venue_health", "liquidation_price", "funding"})
-
-    def __init__(self, *, instance: str, spec: BaseModel, context: AdapterContext) -> None:
-        if not isinstance(spec, VenueSpec):
-            raise TypeError(f"{VENUE} needs a VenueSpec, got {type(spec).__name__}")
-        super().__init__(instance=instance, spec=spec, context=context)
-        self.http = VenueHttp(context.http, venue=self.deployment, spec=spec)
 
     async def _info(self, body: dict[str, str]) -> object:
         response = await self.http.post(INFO_PATH, body)
