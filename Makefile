@@ -36,7 +36,7 @@ test: setup lint typecheck
 	$(BIN)/pytest -q -p no:cacheprovider
 
 demo: setup
-	scripts/demo.sh
+	$(BIN)/crossmargin demo
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

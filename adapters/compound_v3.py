@@ -36,15 +36,21 @@ from pydantic import BaseModel
 from adapters.aave_v3.contracts import address, decode_symbol
 from adapters.addresses import ChecksumAddress
 from adapters.base import AdapterContext, BlockRef, CallResult, ChainReader, VenueAdapter
-from adapters.errors import VenueError
 from adapters.evm.abi import load_contract
-from adapters.lending_common import Batch, CallFailed, decode_result, encode_call, units
+from adapters.lending_common import (
+    Batch,
+    build_each,
+    decode_each,
+    decode_result,
+    encode_call,
+    read_pinned,
+    units,
+)
 from adapters.specs import CompoundV3Deployment
 from risk.exact.comet import CometCollateral, health_ratio, is_liquidatable, liquidity
 from risk.exact.wadray import to_decimal
 from risk.model import (
     USD,
-    AsOf,
     FactorId,
     LendingModel,
     LendingParams,
@@ -119,17 +125,7 @@ class CompoundV3Adapter(VenueAdapter):
     async def read_accounts(
         self, wallets: Sequence[ChecksumAddress], *, block: BlockRef | None = None
     ) -> list[MarginAccount]:
-        wallets = list(dict.fromkeys(wallets))
-        as_of = AsOf(timestamp=self.context.now(), chain=self.deployment_spec.chain)
-        try:
-            reader = self.context.chains.get(self.deployment_spec.chain)
-            if reader is None:
-                raise CallFailed(f"no reader for chain {self.deployment_spec.chain!r}")
-            block = block or await reader.pin()
-            as_of = block.as_of()
-            return await self._read(reader, block, wallets)
-        except (VenueError, CallFailed) as exc:
-            return [self.unavailable(w, f"{self.deployment}: {exc}", as_of) for w in wallets]
+        return await read_pinned(self, self.deployment_spec.chain, wallets, block, self._read)
 
     async def _read(
         self, reader: ChainReader, block: BlockRef, wallets: list[ChecksumAddress]
@@ -163,20 +159,15 @@ class CompoundV3Adapter(VenueAdapter):
             ra = {**ra, **(await again.run(reader, block))}
         infos = [self._asset(ra[("info", i)], i) for i in range(num_assets)]
 
-        heads: dict[ChecksumAddress, tuple[int, int, int, int, bool]] = {}
-        failed: dict[ChecksumAddress, str] = {}
-        for w in wallets:
-            try:
-                basic = decode_result(COMET.function("userBasic"), ra[("userBasic", w)], "Comet")
-                supplied = decode_result(COMET.function("balanceOf"), ra[("balanceOf", w)], "Comet")[0]
-                owed = decode_result(COMET.function("borrowBalanceOf"), ra[("borrowBalanceOf", w)], "Comet")[
-                    0
-                ]
-                flag = decode_result(COMET.function("isLiquidatable"), ra[("isLiquidatable", w)], "Comet")[0]
-                assets_in = int(basic[3]) | (int(basic[4]) << 16)
-                heads[w] = (int(basic[0]), assets_in, int(supplied), int(owed), bool(flag))
-            except CallFailed as exc:
-                failed[w] = str(exc)
+        def head(w: ChecksumAddress) -> tuple[int, int, int, int, bool]:
+            basic = decode_result(COMET.function("userBasic"), ra[("userBasic", w)], "Comet")
+            supplied = decode_result(COMET.function("balanceOf"), ra[("balanceOf", w)], "Comet")[0]
+            owed = decode_result(COMET.function("borrowBalanceOf"), ra[("borrowBalanceOf", w)], "Comet")[0]
+            flag = decode_result(COMET.function("isLiquidatable"), ra[("isLiquidatable", w)], "Comet")[0]
+            assets_in = int(basic[3]) | (int(basic[4]) << 16)
+            return int(basic[0]), assets_in, int(supplied), int(owed), bool(flag)
+
+        heads, failed = decode_each(wallets, head)
 
         b = Batch()
         b.add(("price", base_feed), encode_call(COMET.function("getPrice"), comet, base_feed))
@@ -201,19 +192,9 @@ class CompoundV3Adapter(VenueAdapter):
         }
 
         market = _Market(infos, prices, base_token, base_scale, base_feed, borrow_index)
-        out: list[MarginAccount] = []
-        for w in wallets:
-            if w in failed:
-                out.append(self.unavailable(w, f"{self.deployment}: {failed[w]}", block.as_of()))
-                continue
-            try:
-                account = self._account(w, heads[w], rb, market, block)
-            except (CallFailed, ValueError) as exc:
-                out.append(self.unavailable(w, f"{self.deployment}: {exc}", block.as_of()))
-                continue
-            if account is not None:
-                out.append(account)
-        return out
+        return build_each(
+            self, wallets, failed, block, lambda w: self._account(w, heads[w], rb, market, block)
+        )
 
     def _asset(self, result: CallResult, i: int) -> _Asset:
         info = decode_result(COMET.function("getAssetInfo"), result, f"asset {i}")[0]
@@ -316,5 +297,10 @@ class CompoundV3Adapter(VenueAdapter):
                 "principal": principal,
                 "base_borrow_index": borrow_index,
                 "base_token": market.base_token,
+                # symbol -> token address of the base and every collateral (adapters.wallet_balances)
+                "token_addresses": {
+                    self.deployment_spec.base_symbol: market.base_token,
+                    **{self._symbols.get(i.asset, i.asset): i.asset for i in market.infos},
+                },
             },
         )

@@ -230,6 +230,7 @@ def subaccount_account(
         positions=tuple(positions),
         as_of=as_of,
         venue_health=health,
+        withdrawable=sub.freeCollateral,  # the indexer's free collateral, in USDC
         raw={
             "warnings": warnings,
             "parent": sub.subaccountNumber % CHILD_STRIDE,

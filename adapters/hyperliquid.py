@@ -379,6 +379,9 @@ def parse_accounts(
                 positions=tuple(positions),
                 as_of=as_of,
                 venue_health=None if reported_mm is None else _health(account_value, reported_mm),
+                # the venue's own figure for the cross account; in unified/portfolio modes the
+                # balances live in the spot state and the perp state's figure does not apply
+                withdrawable=None if mode in SPOT_COLLATERAL_MODES else state.withdrawable,
                 raw={
                     "mode": mode,
                     "warnings": warnings,

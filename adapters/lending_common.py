@@ -1,22 +1,43 @@
 """Helpers shared by the on-chain lending adapters (``aave_v3``, ``compound_v3``, ``morpho_blue``):
-strict decoding of one Multicall3 result, exact integer -> ``Decimal`` conversions, and the
-per-wallet failure type that turns into an ``UNAVAILABLE`` account with its reason.
+strict decoding of one Multicall3 result, exact integer -> ``Decimal`` conversions, the per-wallet
+failure type that turns into an ``UNAVAILABLE`` account with its reason, the ``read_accounts`` frame
+(:func:`read_pinned`: reader, pinned block, deployment-level failure -> every wallet UNAVAILABLE), the
+per-wallet decode and build loops (:func:`decode_each`, :func:`build_each`), and a process-level
+:class:`DiscoveryCache` for deployment facts that do not change between cycles.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+import time
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from eth_abi.exceptions import DecodingError
 
 from adapters.addresses import ChecksumAddress
-from adapters.base import BlockRef, Call, CallResult, ChainReader
+from adapters.base import BlockRef, Call, CallResult, ChainReader, VenueAdapter
+from adapters.errors import VenueError
 from adapters.evm.abi import Function
 from risk.exact.wadray import MAX_UINT256
+from risk.model import AsOf, MarginAccount
 
-__all__ = ["Batch", "CallFailed", "decode_result", "encode_call", "fraction_bps", "units", "wad_health"]
+__all__ = [
+    "DISCOVERY",
+    "Batch",
+    "CallFailed",
+    "DiscoveryCache",
+    "build_each",
+    "decode_each",
+    "decode_result",
+    "encode_call",
+    "fraction_bps",
+    "read_pinned",
+    "units",
+    "wad_health",
+]
+
+T = TypeVar("T")
 
 
 class CallFailed(Exception):
@@ -189,3 +210,104 @@ class Batch:
         if len(results) != len(self._calls):
             raise CallFailed(f"the reader returned {len(results)} results for {len(self._calls)} calls")
         return dict(zip(self._keys, results, strict=True))
+
+
+Reader = Callable[[ChainReader, BlockRef, list[ChecksumAddress]], Awaitable[list[MarginAccount]]]
+
+
+async def read_pinned(
+    adapter: VenueAdapter,
+    chain: str,
+    wallets: Sequence[ChecksumAddress],
+    block: BlockRef | None,
+    read: Reader,
+    *,
+    pin: Callable[[ChainReader], Awaitable[BlockRef]] | None = None,
+) -> list[MarginAccount]:
+    """The frame of every lending ``read_accounts``: wallets deduplicated, the chain's reader from the
+    context, the block pinned (by ``pin`` when given, else ``reader.pin()``) unless the caller pinned
+    it, then ``read``. A deployment-level failure (no reader, ``VenueError``, :class:`CallFailed`)
+    makes every wallet one UNAVAILABLE account with the reason, as of the block when there is one."""
+    unique = list(dict.fromkeys(wallets))
+    as_of = AsOf(timestamp=adapter.context.now(), chain=chain)
+    try:
+        reader = adapter.context.chains.get(chain)
+        if reader is None:
+            raise CallFailed(f"no reader for chain {chain!r}")
+        if block is None:
+            block = await (pin(reader) if pin is not None else reader.pin())
+        as_of = block.as_of()
+        return await read(reader, block, unique)
+    except (VenueError, CallFailed) as exc:
+        return [adapter.unavailable(w, f"{adapter.deployment}: {exc}", as_of) for w in unique]
+
+
+def decode_each(
+    wallets: Sequence[ChecksumAddress], decode: Callable[[ChecksumAddress], T]
+) -> tuple[dict[ChecksumAddress, T], dict[ChecksumAddress, str]]:
+    """``decode(wallet)`` per wallet: (decoded, failed reasons); a :class:`CallFailed` fails that
+    wallet only."""
+    decoded: dict[ChecksumAddress, T] = {}
+    failed: dict[ChecksumAddress, str] = {}
+    for w in wallets:
+        try:
+            decoded[w] = decode(w)
+        except CallFailed as exc:
+            failed[w] = str(exc)
+    return decoded, failed
+
+
+def build_each(
+    adapter: VenueAdapter,
+    wallets: Sequence[ChecksumAddress],
+    failed: dict[ChecksumAddress, str],
+    block: BlockRef,
+    build: Callable[[ChecksumAddress], MarginAccount | None],
+) -> list[MarginAccount]:
+    """Per wallet in order: UNAVAILABLE with its reason when it failed earlier or ``build`` raises
+    :class:`CallFailed` / ``ValueError``; nothing when ``build`` returns None (no position here)."""
+    out: list[MarginAccount] = []
+    for w in wallets:
+        if w in failed:
+            out.append(adapter.unavailable(w, f"{adapter.deployment}: {failed[w]}", block.as_of()))
+            continue
+        try:
+            account = build(w)
+        except (CallFailed, ValueError) as exc:
+            out.append(adapter.unavailable(w, f"{adapter.deployment}: {exc}", block.as_of()))
+            continue
+        if account is not None:
+            out.append(account)
+    return out
+
+
+class DiscoveryCache:
+    """Process-level facts about a deployment that do not change between cycles (a Pool proxy's
+    address, a reserve's id and tokens), keyed by the caller (e.g. chain id, RPC URLs, configured
+    address) so that a rebuilt adapter reuses them. Entries expire after ``ttl_s`` (monotonic time);
+    callers still check what they read against the pinned block and :meth:`forget` a stale entry."""
+
+    def __init__(self, ttl_s: float = 3600.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl_s = ttl_s
+        self.clock = clock
+        self._entries: dict[Hashable, tuple[float, Any]] = {}
+
+    def get(self, key: Hashable) -> Any | None:
+        entry = self._entries.get(key)
+        if entry is None or self.clock() - entry[0] > self.ttl_s:
+            self._entries.pop(key, None)
+            return None
+        return entry[1]
+
+    def put(self, key: Hashable, value: Any) -> None:
+        self._entries[key] = (self.clock(), value)
+
+    def forget(self, key: Hashable) -> None:
+        self._entries.pop(key, None)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+DISCOVERY = DiscoveryCache()
+"""The process's cache (a module-level instance so every adapter instance of a deployment shares it)."""

@@ -32,13 +32,12 @@ from pydantic import BaseModel
 from adapters.aave_v3.contracts import address, decode_symbol
 from adapters.addresses import ChecksumAddress
 from adapters.base import AdapterContext, BlockRef, CallResult, ChainReader, VenueAdapter
-from adapters.errors import VenueError
 from adapters.evm.abi import load_contract
-from adapters.lending_common import Batch, CallFailed, decode_result, encode_call, units
+from adapters.lending_common import Batch, CallFailed, decode_result, encode_call, read_pinned, units
 from adapters.specs import MorphoBlueDeployment
 from risk.exact import morpho as exact
 from risk.exact.wadray import to_decimal
-from risk.model import AsOf, LendingModel, LendingParams, MarginAccount, Position, PositionKind
+from risk.model import LendingModel, LendingParams, MarginAccount, Position, PositionKind
 
 __all__ = ["BORROW_TOPIC", "SUPPLY_COLLATERAL_TOPIC", "SUPPLY_TOPIC", "MorphoBlueAdapter"]
 
@@ -99,18 +98,13 @@ class MorphoBlueAdapter(VenueAdapter):
     async def read_accounts(
         self, wallets: Sequence[ChecksumAddress], *, block: BlockRef | None = None
     ) -> list[MarginAccount]:
-        wallets = list(dict.fromkeys(wallets))
-        as_of = AsOf(timestamp=self.context.now(), chain=self.deployment_spec.chain)
-        try:
-            reader = self.context.chains.get(self.deployment_spec.chain)
-            if reader is None:
-                raise CallFailed(f"no reader for chain {self.deployment_spec.chain!r}")
-            block = block or await reader.pin()
-            as_of = block.as_of()
-            await self._discover(reader, block, wallets)
-            return await self._read(reader, block, wallets)
-        except (VenueError, CallFailed) as exc:
-            return [self.unavailable(w, f"{self.deployment}: {exc}", as_of) for w in wallets]
+        async def discover_and_read(
+            reader: ChainReader, pinned: BlockRef, unique: list[ChecksumAddress]
+        ) -> list[MarginAccount]:
+            await self._discover(reader, pinned, unique)
+            return await self._read(reader, pinned, unique)
+
+        return await read_pinned(self, self.deployment_spec.chain, wallets, block, discover_and_read)
 
     async def _discover(self, reader: ChainReader, block: BlockRef, wallets: list[ChecksumAddress]) -> None:
         """Scan the logs each wallet has not been scanned for yet (grouped by where they stopped)."""
@@ -317,6 +311,8 @@ class MorphoBlueAdapter(VenueAdapter):
                 "liquidation_incentive_factor": lif,
                 "oracle_price": int(price),
                 "borrow_rate": int(rate),
+                # symbol -> token address of the loan and collateral (adapters.wallet_balances)
+                "token_addresses": {loan.symbol: p.loan_token, coll.symbol: p.collateral_token},
             },
         )
 

@@ -47,6 +47,12 @@ class ChainSpec(_Strict):
     native_token: str = "ETH"
     max_call_gas: Annotated[int, Field(gt=0)] = 30_000_000  # split multicall batches under this
     explorer: str | None = None
+    # ENS registry used to resolve *.eth names on this chain (adapters.ens); unset: the mainnet
+    # registry when chain_id = 1, no ENS on any other chain
+    ens_registry: Address | None = None
+    # ERC-20 tokens whose idle wallet balances are read (adapters.wallet_balances), SYMBOL = address
+    # (``[chains.<name>.tokens]``); the lending adapters' own tokens are read too
+    tokens: dict[Annotated[str, Field(min_length=1, pattern=r"^\S+$")], Address] = {}
 
 
 class DeploymentSpec(_Strict):
@@ -79,6 +85,9 @@ class MorphoBlueDeployment(DeploymentSpec):
 
 
 class GmxV2Deployment(DeploymentSpec):
+    """GMX v2 on one chain: Reader, DataStore and ReferralStorage, and the oracle API's tickers URL
+    (``https://<chain>-api.gmxinfra.io/prices/tickers``); markets and factors are read on-chain."""
+
     reader: Address
     data_store: Address
     referral_storage: Address
@@ -108,6 +117,8 @@ class VenueSpec(_Strict):
     rate_limit: RateLimit = RateLimit(requests=10, per_seconds=1.0)
     api_key: SecretStr | None = None
     api_secret: SecretStr | None = None
+    client_id: SecretStr | None = None  # Deribit: OAuth client credentials (else api_key / api_secret)
+    client_secret: SecretStr | None = None
     subaccounts: dict[str, tuple[int, ...]] = {}  # wallet -> subaccount ids, where the venue cannot list them
     # wallet -> the venue's own account addresses, where they are not the EVM wallet (dYdX ``dydx1...``)
     accounts: dict[str, tuple[str, ...]] = {}

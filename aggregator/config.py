@@ -24,10 +24,20 @@ import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Union, get_args, get_origin
+from urllib.parse import parse_qsl, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 
 from adapters.specs import (
     AaveV3Deployment,
@@ -37,8 +47,9 @@ from adapters.specs import (
     MorphoBlueDeployment,
     VenueSpec,
 )
-from aggregator.alerts.rules import AlertsSettings
+from aggregator.alerts.rules import AlertsSettings, parse_duration
 from aggregator.errors import ConfigError
+from aggregator.service.settings import WatchSettings
 
 __all__ = [
     "DEFAULTS_DIR",
@@ -52,7 +63,10 @@ __all__ = [
 
 DEFAULTS_DIR = Path(__file__).resolve().parent.parent / "config"
 
-SECRET_KEYS = frozenset({"api_key", "api_secret", "bot_token", "webhook_url", "signing_secret", "password"})
+SECRET_KEYS = frozenset({
+    "api_key", "api_secret", "bot_token", "webhook_url", "signing_secret", "password",
+    "client_id", "client_secret",  # Deribit OAuth client credentials
+})
 """Keys whose values are secrets: accepted only from the secrets file or the environment."""
 
 _ENV_PREFIX = "CROSSMARGIN__"
@@ -118,10 +132,93 @@ class RiskSettings(_Strict):
     hedge_net_to_gross: Annotated[float, Field(gt=0, lt=1)] = 0.25
     drift_tolerance: Annotated[float, Field(ge=0)] = 0.001
     driver: str = "ETH"
+    # `crossmargin scan` exits 4 when CHF < this; unset: the `critical` of the chf alert rule, else 1.0
+    critical_chf: Annotated[float, Field(gt=0)] | None = None
+
+
+def _retention_age(value: Any) -> Any:
+    """A retention age: ``"7d"`` / ``"36h"`` / ``"90m"`` (``parse_duration``), a number of days, or
+    ``"forever"`` (None: never deleted; meaningful for ``keep_daily`` only)."""
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text == "forever":
+            return None
+        if text.startswith("-"):
+            raise ValueError(f"{value!r}: a retention age cannot be negative")
+        return parse_duration(text)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if value < 0:
+            raise ValueError(f"{value!r} days: a retention age cannot be negative")
+        return timedelta(days=value)
+    return value
+
+
+RetentionAge = Annotated[timedelta, BeforeValidator(_retention_age)]
+RetentionAgeOrForever = Annotated[timedelta | None, BeforeValidator(_retention_age)]
+
+
+def _days(age: timedelta) -> str:
+    return f"{age.total_seconds() / 86400:g} days"
+
+
+class RetentionSettings(_Strict):
+    """``[database.retention]``: how long snapshots (and factor prices) are kept at each resolution
+    (``aggregator.db.retention``): every one younger than ``keep_all``, one per hour up to
+    ``keep_hourly``, one per day up to ``keep_daily`` (``"forever"``: daily ones are never deleted)."""
+
+    keep_all: RetentionAge = timedelta(days=7)
+    keep_hourly: RetentionAge = timedelta(days=90)
+    keep_daily: RetentionAgeOrForever = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RetentionSettings:
+        if self.keep_hourly < self.keep_all:
+            raise ValueError(
+                f"keep_hourly ({_days(self.keep_hourly)}) is shorter than keep_all ({_days(self.keep_all)}): "
+                "snapshots are thinned from all, to hourly, to daily, so the ages must not decrease"
+            )
+        if self.keep_daily is not None and self.keep_daily < self.keep_hourly:
+            raise ValueError(
+                f"keep_daily ({_days(self.keep_daily)}) is shorter than keep_hourly "
+                f"({_days(self.keep_hourly)}): the ages must not decrease (or use keep_daily = \"forever\")"
+            )
+        return self
+
+
+class DatabaseUrl(SecretStr):
+    """``[database] url``: a secret when it holds a password; shown with only the password masked."""
+
+    def password(self) -> str | None:
+        """The password in the URL's user info or a ``password=`` query parameter, else None."""
+        parts = urlsplit(self.get_secret_value().strip())
+        userinfo, at, _ = parts.netloc.rpartition("@")
+        if at and ":" in userinfo and userinfo.split(":", 1)[1]:
+            return userinfo.split(":", 1)[1]
+        for key, value in parse_qsl(parts.query, keep_blank_values=True):
+            if key.lower() == "password" and value:
+                return value
+        return None
+
+    def masked(self) -> str:
+        """The URL with its password (user info and ``password=`` parameter) replaced by ``***``."""
+        raw = self.get_secret_value().strip()
+        if self.password() is None:
+            return raw
+        parts = urlsplit(raw)
+        userinfo, at, hostport = parts.netloc.rpartition("@")
+        netloc = parts.netloc
+        if at and ":" in userinfo:
+            netloc = f"{userinfo.split(':', 1)[0]}:***@{hostport}"
+        query = "&".join(
+            f"{k}=***" if k.lower() == "password" else (f"{k}={v}" if v else k)
+            for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        )
+        return f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query}" if query else "")
 
 
 class DatabaseSettings(_Strict):
-    url: SecretStr | None = None  # default: SQLite under the user's data directory
+    url: DatabaseUrl | None = None  # default: SQLite under the user's data directory
+    retention: RetentionSettings = RetentionSettings()
 
 
 class Settings(_Strict):
@@ -134,6 +231,7 @@ class Settings(_Strict):
     risk: RiskSettings = RiskSettings()
     database: DatabaseSettings = DatabaseSettings()
     alerts: AlertsSettings = AlertsSettings()
+    watch: WatchSettings = WatchSettings()  # `crossmargin watch` (aggregator/service/settings.py)
 
     def dangling_chain_references(self) -> list[tuple[str, str]]:
         """(key path, message) for every deployment whose chain is not configured."""
@@ -191,6 +289,7 @@ def load_config(
         data = _read_toml(user_path)
         _check_keys(data, Settings, (), str(user_path))
         _refuse_secrets(data, (), str(user_path))
+        _refuse_database_password(data, str(user_path))
         _merge(merged, data, sources, str(user_path))
         files.append(user_path)
 
@@ -328,6 +427,21 @@ def _refuse_secrets(data: Mapping[str, Any], path: tuple[str, ...], source: str)
             _refuse_secrets(value, here, source)
 
 
+def _refuse_database_password(data: Mapping[str, Any], source: str) -> None:
+    """A database URL holding a password is a secret; a password-less one (a SQLite path, a server
+    using peer or certificate auth) may stay in the config file. The URL is never repeated."""
+    database = data.get("database")
+    url = database.get("url") if isinstance(database, Mapping) else None
+    if isinstance(url, str) and DatabaseUrl(url).password() is not None:
+        raise ConfigError(
+            "this database URL holds a password, which is a secret: put [database] url in the secrets "
+            "file ($CROSSMARGIN_SECRETS_FILE or ~/.config/crossmargin/secrets.toml) or set "
+            "CROSSMARGIN_DATABASE_URL; a URL without a password may stay here",
+            source=source,
+            key="database.url",
+        )
+
+
 def _did_you_mean(word: str, candidates: typing.Iterable[str]) -> str:
     match = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
     return f" (did you mean {match[0]!r}?)" if match else ""
@@ -407,7 +521,9 @@ def _is_secret_path(loc: str) -> bool:
 
 
 def redacted(value: Any) -> Any:
-    """Show a secret as its last 4 characters only."""
+    """Show a secret as its last 4 characters only (a database URL: all but its password)."""
+    if isinstance(value, DatabaseUrl):
+        return value.masked()
     if isinstance(value, SecretStr):
         raw = value.get_secret_value()
         return "****" + raw[-4:] if len(raw) > 8 else "****"

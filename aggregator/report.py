@@ -29,6 +29,19 @@ Extending
 ---------
 New keys may be added to any object; existing keys keep their name, type and meaning. The risk
 engine's composite figures are added by ``aggregator.report_composite`` on top of ``AccountOut``.
+
+Added by the scan pipeline (``aggregator.pipeline``; still ``schema_version`` "1", additive only):
+every account carries ``risk`` (the engine's per-account figures, ``AccountRiskOut``, or ``null`` when
+the account was not assessed), and the document carries ``portfolio``, ``composite`` (the
+``CompositeOut`` of ``crossmargin assess --json``), ``market`` (the factor prices, vols and where they
+came from), ``alerts`` (the alert decisions of the cycle), ``critical_chf`` (the exit-4 threshold) and
+``snapshot_id`` (the stored snapshot, ``null`` with ``--no-store``). The JSON Schema of the whole
+document is ``docs/scan-schema.json`` (``aggregator.schema``).
+
+``health_source`` with the pipeline: ``"lending_formula"`` for lending accounts (the engine's lending
+formula evaluated exactly in Decimals, so it matches the venue's own figure to its rounding) and
+``"risk"`` for every other margin model (the engine's figure, a float written with its shortest
+exact decimal form). ``risk.health`` is always the engine's float figure.
 """
 
 from __future__ import annotations
@@ -49,9 +62,13 @@ from risk.model import USD, AccountStatus, LendingModel, MarginAccount, Position
 __all__ = [
     "SCHEMA_VERSION",
     "AccountOut",
+    "AlertOut",
     "AsOfOut",
+    "IdleBalanceOut",
+    "MarketOut",
     "PositionOut",
     "ReadOut",
+    "ScanAccountOut",
     "ScanReport",
     "account_health",
     "account_out",
@@ -124,15 +141,71 @@ class ReadOut(_Out):
     accounts: int
 
 
+class ScanAccountOut(AccountOut):
+    """``AccountOut`` plus ``risk``: the engine's per-account figures (``null``: not assessed)."""
+
+    risk: _composite.AccountRiskOut | None = None
+
+
+class MarketOut(_Out):
+    """The cycle's market inputs (``aggregator.market_inputs``).
+
+    ``prices``: factor -> reference USD price (the median of the venues' prices); ``price_sources``:
+    ``venues``, ``stored`` (last stored price) or ``assumed`` (a basis without any price: 1.0);
+    ``vols``: annualized; ``vol_sources``: ``ewma`` (from stored history) or ``default``
+    (``config/risk.toml``); ``history_days``: daily returns of stored history per factor."""
+
+    prices: dict[str, float]
+    price_sources: dict[str, str]
+    vols: dict[str, float]
+    vol_sources: dict[str, str]
+    history_days: dict[str, int]
+
+
+class AlertOut(_Out):
+    """One alert decision of the cycle: ``kind`` fire / escalate / repeat / resolve, ``tier`` warning /
+    critical / ok, ``account`` the account key or ``null`` for a portfolio-wide rule."""
+
+    rule: str
+    portfolio: str
+    account: str | None
+    kind: str
+    tier: str
+    value: float | None
+    title: str
+
+
+class IdleBalanceOut(_Out):
+    """Tokens sitting in a wallet on one chain, outside every margin account
+    (``adapters.wallet_balances``, read at the chain's pinned block): ``amount`` whole tokens,
+    ``price_usd`` per token at the cycle's factor prices (``null``: no price for its factor in this
+    cycle), ``value_usd`` = amount x price."""
+
+    wallet: str
+    chain: str
+    token: str
+    amount: Decimal
+    price_usd: float | None = None
+    value_usd: float | None = None
+
+
 class ScanReport(_Out):
     """The whole ``scan --json`` document."""
 
     schema_version: Literal["1"] = SCHEMA_VERSION
     generated_at: datetime
     wallets: tuple[str, ...]
-    accounts: tuple[AccountOut, ...]
+    accounts: tuple[ScanAccountOut, ...]
     reads: tuple[ReadOut, ...]
     warnings: tuple[str, ...] = ()
+    portfolio: str | None = None
+    composite: _composite.CompositeOut | None = None
+    market: MarketOut | None = None
+    alerts: tuple[AlertOut, ...] = ()
+    critical_chf: float | None = None
+    snapshot_id: int | None = None
+    # non-zero idle wallet balances per chain and token (what the rebalancing advice may move)
+    idle_balances: tuple[IdleBalanceOut, ...] = ()
 
     def to_json(self, *, indent: int | None = 2) -> str:
         """The wire format: Decimals as exact JSON numbers (see the module docstring)."""
@@ -251,7 +324,7 @@ def build_report(
     return ScanReport(
         generated_at=generated_at or datetime.now(UTC),
         wallets=tuple(wallets),
-        accounts=tuple(account_out(a) for a in accounts),
+        accounts=tuple(ScanAccountOut(**account_out(a).model_dump()) for a in accounts),
         reads=tuple(reads),
         warnings=tuple(warnings),
     )
@@ -319,3 +392,11 @@ def _encode(value: Any, indent: int | None, level: int) -> str:
 def dumps(value: Any, *, indent: int | None = 2) -> str:
     """``json.dumps`` for plain data whose Decimals are written as exact JSON numbers."""
     return _encode(value, indent, 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# the composite models live in aggregator.report_composite, which imports this module: bind the
+# module (not its names) so that either import order works, and resolve the annotations once both
+# modules are loaded: ``report_composite`` calls ``model_rebuild`` on both models at its end.
+
+import aggregator.report_composite as _composite  # noqa: E402

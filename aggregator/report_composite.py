@@ -8,7 +8,8 @@ Shape::
 ``CompositeOut`` carries ``chf``, ``chf_account``, ``stressed_chf``, ``stressed_scenario``, ``p_liq``,
 ``p_liq_stderr``, ``expected_liquidation_penalty_usd``, ``pooled_hf``, ``netted_hf``,
 ``fragmentation_cost_usd``, ``liquidation_ladder[]``, ``distance_to_liquidation[]``,
-``hedge_breaks[]``, ``greeks``, ``scenarios[]``, ``warnings[]``.
+``hedge_breaks[]``, ``greeks``, ``scenarios[]``, ``warnings[]``, ``rebalancing[]`` (the advisor's moves,
+``RebalanceMoveOut``; empty when no advice was asked for or nothing helps).
 
 Infinity: every health-like float that is ``+inf`` (no requirement: the account cannot be
 liquidated) is written as ``null``; NaN is written as ``null`` too. Floats are written as JSON numbers.
@@ -30,15 +31,18 @@ from risk.assessment import (
     Greeks,
     HedgeBreak,
     LadderStep,
+    RebalanceMove,
     ScenarioResult,
 )
 from risk.model import Portfolio
+from risk.rebalance import describe_move
 
 __all__ = [
     "AccountRiskOut",
     "AssessAccountOut",
     "AssessReport",
     "CompositeOut",
+    "RebalanceMoveOut",
     "build_assess_report",
     "finite",
 ]
@@ -160,6 +164,35 @@ class ScenarioOut(_Out):
                    chf=finite(s.chf), account_health=_fmap(dict(s.account_health)))
 
 
+class RebalanceMoveOut(_Out):
+    """One move of the rebalancing advice (``risk.rebalance``); figures are cumulative over the list."""
+
+    source: str
+    destination: str
+    token: str
+    amount: float
+    usd: float | None
+    action: str  # deposit | repay
+    slow: bool  # a bridge step between two locations
+    source_location: str | None
+    destination_location: str | None
+    delay_minutes: float
+    chf_before: float | None
+    chf_after: float | None
+    stressed_chf_before: float | None
+    stressed_chf_after: float | None
+    text: str
+
+    @classmethod
+    def of(cls, m: RebalanceMove) -> RebalanceMoveOut:
+        return cls(source=m.source, destination=m.destination, token=m.token, amount=m.amount,
+                   usd=finite(m.usd), action=m.action, slow=m.slow, source_location=m.source_location,
+                   destination_location=m.destination_location, delay_minutes=m.delay_minutes,
+                   chf_before=finite(m.chf_before), chf_after=finite(m.chf_after),
+                   stressed_chf_before=finite(m.stressed_chf_before),
+                   stressed_chf_after=finite(m.stressed_chf_after), text=describe_move(m))
+
+
 class CompositeOut(_Out):
     chf: float | None
     chf_account: str | None
@@ -177,6 +210,7 @@ class CompositeOut(_Out):
     greeks: GreeksOut | None
     scenarios: tuple[ScenarioOut, ...]
     warnings: tuple[str, ...]
+    rebalancing: tuple[RebalanceMoveOut, ...] = ()
 
     @classmethod
     def of(cls, a: Assessment, extra_warnings: tuple[str, ...] = ()) -> CompositeOut:
@@ -192,6 +226,7 @@ class CompositeOut(_Out):
             greeks=None if a.greeks is None else GreeksOut.of(a.greeks),
             scenarios=tuple(ScenarioOut.of(s) for s in a.scenarios),
             warnings=(*extra_warnings, *a.warnings),
+            rebalancing=tuple(RebalanceMoveOut.of(m) for m in a.rebalancing),
         )
 
 
@@ -217,3 +252,13 @@ def build_assess_report(
         portfolio=assessment.portfolio, as_of=assessment.as_of, accounts=tuple(accounts),
         composite=CompositeOut.of(assessment, extra_warnings),
     )
+
+
+# ``aggregator.report``'s scan document embeds the models above (``risk``, ``composite``): resolve its
+# annotations now that they exist (whichever of the two modules was imported first).
+import sys  # noqa: E402
+
+from aggregator.report import ScanAccountOut, ScanReport  # noqa: E402
+
+ScanAccountOut.model_rebuild(_types_namespace={"_composite": sys.modules[__name__]})
+ScanReport.model_rebuild(_types_namespace={"_composite": sys.modules[__name__]})

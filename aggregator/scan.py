@@ -70,7 +70,7 @@ class ReadStatus:
 
     deployment: str
     wallet: str
-    status: Literal["ok", "unavailable"]
+    status: Literal["ok", "unavailable", "not_configured"]  # not_configured: the venue needs credentials
     reason: str | None
     accounts: int
 
@@ -215,6 +215,15 @@ class _Run:
     now: Callable[[], datetime]
     adapter_timeout_s: float
     urls: list[str]
+    progress: Callable[[str, str], None] | None = None
+
+    def notify(self, deployment: str, event: str) -> None:
+        """Tell the progress callback (``(deployment, "start"|"done"|"failed")``); never raises."""
+        if self.progress is not None:
+            try:
+                self.progress(deployment, event)
+            except Exception:  # a display problem must not sink the scan
+                self.progress = None
 
     def unavailable_all(self, target: Target, adapter: VenueAdapter | None, reason: str, as_of: AsOf) -> None:
         for wallet in self.wallets:
@@ -239,7 +248,11 @@ class _Run:
             down = [a for a in mine if a.status is AccountStatus.UNAVAILABLE]
             if down:
                 reason = "; ".join(sorted({a.status_reason or "unavailable" for a in down}))
-                read = ReadStatus(target.deployment, wallet, "unavailable", reason, len(mine))
+                unset = all(a.raw.get("not_configured") is True for a in down)
+                status: Literal["unavailable", "not_configured"] = (
+                    "not_configured" if unset else "unavailable"
+                )
+                read = ReadStatus(target.deployment, wallet, status, reason, len(mine))
                 self.result.reads.append(read)
             else:
                 self.result.reads.append(ReadStatus(target.deployment, wallet, "ok", None, len(mine)))
@@ -247,17 +260,22 @@ class _Run:
 
     async def run_adapter(self, target: Target, adapter: VenueAdapter, block: BlockRef | None) -> None:
         as_of = block.as_of() if block is not None else AsOf(timestamp=self.now(), chain=target.chain)
+        self.notify(target.deployment, "start")
         try:
             async with asyncio.timeout(self.adapter_timeout_s):
                 accounts = await adapter.read_accounts(self.wallets, block=block)
         except TimeoutError:
             reason = f"read did not finish within {self.adapter_timeout_s:.0f} s"
             self.unavailable_all(target, adapter, reason, as_of)
+            self.notify(target.deployment, "failed")
             return
         except Exception as exc:  # an adapter bug or venue failure must not sink the scan
             self.unavailable_all(target, adapter, _reason(exc, self.urls), as_of)
+            self.notify(target.deployment, "failed")
             return
         self.record(target, accounts)
+        down = any(a.status is AccountStatus.UNAVAILABLE for a in accounts)
+        self.notify(target.deployment, "failed" if down else "done")
 
     async def run_chain(
         self, chain: str, reader: ChainReader, group: list[tuple[Target, VenueAdapter]]
@@ -268,6 +286,7 @@ class _Run:
             reason = f"cannot read chain {chain}: {_reason(exc, self.urls)}"
             for target, adapter in group:
                 self.unavailable_all(target, adapter, reason, AsOf(timestamp=self.now(), chain=chain))
+                self.notify(target.deployment, "failed")
             return
         self.result.blocks[chain] = block
         await asyncio.gather(*(self.run_adapter(t, a, block) for t, a in group))
@@ -292,8 +311,12 @@ async def run_scan(
     reader_factory: ReaderFactory = _default_reader,
     adapter_timeout_s: float = 120.0,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    progress: Callable[[str, str], None] | None = None,
 ) -> ScanResult:
-    """One scan of ``wallets`` over the selected deployments (see the module docstring)."""
+    """One scan of ``wallets`` over the selected deployments (see the module docstring).
+
+    ``progress(deployment, event)`` is called with ``"start"`` when a deployment's read begins and
+    ``"done"`` / ``"failed"`` (some wallet unavailable) when it ends (for a progress display)."""
     targets, warnings = select_targets(settings, only, registry)
     unique_wallets = tuple(dict.fromkeys(wallets))
     result = ScanResult(wallets=unique_wallets, warnings=list(warnings))
@@ -305,7 +328,7 @@ async def run_scan(
             if chain is not None and chain not in readers:
                 readers[chain] = reader_factory(chain, settings.chains[chain], client)
         context = AdapterContext(http=client, chains=readers, assets=asset_map(settings), now=now)
-        run = _Run(settings, unique_wallets, result, now, adapter_timeout_s, _secret_urls(settings))
+        run = _Run(settings, unique_wallets, result, now, adapter_timeout_s, _secret_urls(settings), progress)
         by_chain: dict[str, list[tuple[Target, VenueAdapter]]] = {}
         http_adapters: list[tuple[Target, VenueAdapter]] = []
         for target in targets:
@@ -314,6 +337,7 @@ async def run_scan(
             except Exception as exc:
                 reason = f"adapter could not start: {_reason(exc, run.urls)}"
                 run.unavailable_all(target, None, reason, AsOf(timestamp=now(), chain=target.chain))
+                run.notify(target.deployment, "failed")
                 continue
             if target.chain is not None:
                 by_chain.setdefault(target.chain, []).append((target, adapter))

@@ -1,23 +1,29 @@
 """Risk-engine benchmark (issue 6, Performance). Prints figures and ratios; it is not a test.
 
 1. One portfolio of 10 accounts across 6 factors (ETH, BTC, SOL, ARB, stETH/ETH, USDC/USD): the full
-   ``risk.engine.assess`` including a 10,000-path x 24-step Monte Carlo (target < 150 ms on 2 cores).
-2. A batch of such portfolios (default 1,000, quantities varied), assessed one after the other
-   (target < 60 s, peak memory < 1 GB: tracemalloc peak of the Python heap incl. numpy, and the
-   process's max RSS from ``resource``).
-3. Vectorized ``risk.margin.evaluate`` against straightforward per-scenario Python loops over the
-   same math, on the Monte Carlo's own scenarios, measured in this run (target >= 50x):
-   (a) a pure-Python loop (floats, ``for`` over scenarios, accounts, positions and tiers) for the
-   lending and perp accounts, whose healths are checked equal to the vectorized ones;
-   (b) ``evaluate`` called once per scenario (S = 1) for the whole book, options included.
+   ``risk.engine.assess`` including a 10,000-path x 24-step Monte Carlo (target < 150 ms on 2 cores),
+   median and best of ``--repeat`` runs: cold (the Monte Carlo paths drawn in the call) and warm
+   (``risk.montecarlo`` keeps the last paths: they depend on the seed and the covariance only).
+2. A batch of such portfolios (default 1,000, quantities varied), built and assessed in chunks,
+   keeping a summary of each (target < 60 s, peak memory < 1 GB: the process's max RSS from
+   ``resource``; the tracemalloc peak of a few assessments is printed too: tracemalloc slows
+   numpy down too much to run it over the whole batch).
+3. The health computation against a straightforward per-scenario Python loop over the same math
+   (floats; ``for`` over scenarios, accounts, positions and tiers) for the lending and perp
+   accounts, on the Monte Carlo's own scenarios, measured in this run (target >= 50x): the Monte
+   Carlo's kernel (``risk.margin.kernel``) and the generic ``risk.margin.evaluate``, both checked
+   against the loop; plus ``evaluate`` called once per scenario for the whole book with options.
 
-Usage: ``.venv/bin/python benchmarks/risk_engine.py [--batch N] [--loop-scenarios N]``
+Machine load is printed: other processes share the cores, so read medians with the best.
+
+Usage: ``.venv/bin/python benchmarks/risk_engine.py [--repeat N] [--batch N] [--skip 2]``
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import resource
 import statistics
 import time
@@ -27,9 +33,18 @@ from decimal import Decimal
 
 import numpy as np
 
-from risk.arrays import KIND_COLLATERAL, KIND_DEBT, MODEL_LENDING, MODEL_OPTIONS, Book, compile_book
+from risk.arrays import (
+    KIND_COLLATERAL,
+    KIND_DEBT,
+    MODEL_LENDING,
+    MODEL_OPTIONS,
+    Book,
+    FloatArray,
+    compile_book,
+)
 from risk.engine import assess
 from risk.margin import derive_pm_model, evaluate
+from risk.margin.kernel import health_kernel
 from risk.market import estimate_market
 from risk.model import (
     USD,
@@ -41,13 +56,14 @@ from risk.model import (
     LendingParams,
     MarginAccount,
     MarginTier,
+    MarketState,
     OptionParams,
     PerpParams,
     Portfolio,
     Position,
     PositionKind,
 )
-from risk.montecarlo import step_factor
+from risk.montecarlo import clear_path_cache, step_factor
 from risk.options import black76_price
 from risk.params import RiskParams
 
@@ -71,7 +87,7 @@ def _d(x: float) -> Decimal:
     return Decimal(str(round(x, 8)))
 
 
-def _lending(i: int, s: float) -> MarginAccount:
+def _lending(i: int, s: float, lev: float = 1.0) -> MarginAccount:
     lp = LendingParams(
         ltv=Decimal("0.75"), liquidation_threshold=Decimal("0.8"), liquidation_bonus=Decimal("0.05")
     )
@@ -96,17 +112,22 @@ def _lending(i: int, s: float) -> MarginAccount:
             ),
             Position("WBTC", BTC, PositionKind.COLLATERAL, _d(0.5 * s), Decimal(60000), lending=lp_btc),
             Position(
-                "USDC", USD, PositionKind.DEBT, _d(-(30000 + 2000 * i) * s), Decimal(1), basis_factor=USDC
+                "USDC",
+                USD,
+                PositionKind.DEBT,
+                _d(-(30000 + 2000 * i) * s * lev),
+                Decimal(1),
+                basis_factor=USDC,
             ),
         ),
         as_of=AsOf(NOW),
     )
 
 
-def _perp(i: int, s: float, isolated: bool) -> MarginAccount:
+def _perp(i: int, s: float, isolated: bool, lev: float = 1.0) -> MarginAccount:
     factor, price = [(ETH, 3000), (SOL, 150), (ARB, 0.8)][i % 3]
     qty = -(200_000 / price) * s if i % 2 == 0 else (150_000 / price) * s
-    cash = -qty * price + 25_000 * s
+    cash = -qty * price + 25_000 * s / lev
     model = IsolatedPerpModel() if isolated else CrossPerpModel()
     positions = [
         Position(
@@ -180,27 +201,31 @@ def _options(s: float) -> MarginAccount:
     )
 
 
-def portfolio(scale: np.ndarray | None = None) -> Portfolio:
+def portfolio(scale: np.ndarray | None = None, lever: np.ndarray | None = None) -> Portfolio:
+    """The benchmark book; ``scale`` multiplies each account's positions, ``lever`` its leverage
+    (lending debt, perps' margin divided)."""
     s = np.ones(10) if scale is None else scale
-    accounts = [_lending(i, float(s[i])) for i in range(4)]
-    accounts += [_perp(i, float(s[4 + i]), isolated=False) for i in range(3)]
-    accounts += [_perp(i, float(s[7 + i]), isolated=True) for i in range(2)]
+    lv = np.ones(10) if lever is None else lever
+    accounts = [_lending(i, float(s[i]), float(lv[i])) for i in range(4)]
+    accounts += [_perp(i, float(s[4 + i]), False, float(lv[4 + i])) for i in range(3)]
+    accounts += [_perp(i, float(s[7 + i]), True, float(lv[7 + i])) for i in range(2)]
     accounts.append(_options(float(s[9])))
     return Portfolio("bench", tuple(accounts))
 
 
-def market():  # type: ignore[no-untyped-def]
+def market() -> MarketState:
     factors = [ETH, BTC, SOL, ARB, STETH, USDC]
     return estimate_market(factors, PRICES, PARAMS, as_of=NOW).state
 
 
-def mc_scenarios(book: Book, n_paths: int) -> np.ndarray:
+def mc_scenarios(book: Book, n_paths: int) -> FloatArray:
     """The Monte Carlo's scenarios (normal draws), as absolute prices [paths * steps, F]."""
     live, chol = step_factor(book, market(), PARAMS.horizon_hours / 8760.0 / PARAMS.mc_steps)
     z = np.random.default_rng(1).standard_normal((n_paths, PARAMS.mc_steps, live.size))
     logp = np.broadcast_to(np.log(book.prices0), (n_paths, PARAMS.mc_steps, book.n_factors)).copy()
     logp[:, :, live] += np.cumsum(z @ chol.T, axis=1)
-    return np.exp(logp).reshape(-1, book.n_factors)
+    out: FloatArray = np.exp(logp).reshape(-1, book.n_factors)
+    return out
 
 
 def python_loop_health(book: Book, prices: np.ndarray) -> list[list[float]]:
@@ -242,74 +267,139 @@ def python_loop_health(book: Book, prices: np.ndarray) -> list[list[float]]:
     return out
 
 
-def timed(fn, repeat: int) -> tuple[float, object]:  # type: ignore[no-untyped-def]
+def timed(fn, repeat: int, before=None) -> tuple[list[float], object]:  # type: ignore[no-untyped-def]
+    """Wall times of ``repeat`` calls (``before()`` runs untimed before each) and the last result."""
     times = []
     result = None
     for _ in range(repeat):
+        if before is not None:
+            before()
         t = time.perf_counter()
         result = fn()
         times.append(time.perf_counter() - t)
-    return statistics.median(times), result
+    return times, result
+
+
+def stats(times: list[float]) -> str:
+    return f"median {statistics.median(times) * 1e3:.1f} ms, best {min(times) * 1e3:.1f} ms (n={len(times)})"
+
+
+def single(pf: Portfolio, mk, repeat: int) -> None:  # type: ignore[no-untyped-def]
+    assess(pf, mk, PARAMS)  # warm-up (imports, caches)
+    cold, a = timed(lambda: assess(pf, mk, PARAMS), repeat, before=clear_path_cache)
+    warm, _ = timed(lambda: assess(pf, mk, PARAMS), repeat)
+    print(
+        f"[1] full assessment incl. {PARAMS.mc_paths:,} x {PARAMS.mc_steps} MC (target < 150 ms): "
+        f"CHF {a.chf:.3f}, p_liq {a.p_liq:.4f} +- {a.p_liq_stderr:.4f}"  # type: ignore[attr-defined]
+    )
+    print(
+        f"    cold (Monte Carlo paths drawn in the call): {stats(cold)} "
+        f"{'OK' if statistics.median(cold) < 0.150 else 'MISSED'}"
+    )
+    print(
+        f"    warm (paths cached from an earlier call with the same market): {stats(warm)} "
+        f"{'OK' if statistics.median(warm) < 0.150 else 'MISSED'}"
+    )
+
+
+def batch(mk, n: int, chunk: int) -> None:  # type: ignore[no-untyped-def]
+    """``n`` portfolios with varied quantities, built and assessed ``chunk`` at a time; only a
+    summary of each assessment is kept, so memory does not grow with ``n``."""
+    rng = np.random.default_rng(0)
+    t_assess = 0.0
+    worst_chf = math.inf
+    mean_p = 0.0
+    t0 = time.perf_counter()
+    for start in range(0, n, chunk):
+        size = min(chunk, n - start)
+        books = [portfolio(rng.uniform(0.5, 1.5, 10), rng.uniform(0.8, 1.25, 10)) for _ in range(size)]
+        t = time.perf_counter()
+        for pf in books:
+            a = assess(pf, mk, PARAMS)
+            worst_chf = min(worst_chf, a.chf)
+            mean_p += (a.p_liq or 0.0) / n
+        t_assess += time.perf_counter() - t
+    t_total = time.perf_counter() - t0
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    scaled = t_total * 1000 / n
+    print(
+        f"[2] batch of {n:,} portfolios in chunks of {chunk}: {t_total:.1f} s wall "
+        f"({t_assess:.1f} s in assess, {t_assess / n * 1e3:.1f} ms each; target < 60 s for 1,000: "
+        f"{'OK' if scaled < 60 else 'MISSED'}); peak RSS of the process {rss_mb:.0f} MB (target < 1024 MB); "
+        f"worst CHF {worst_chf:.3f}, mean p_liq {mean_p:.4f}"
+    )
+    tracemalloc.start()
+    for _ in range(5):
+        assess(portfolio(rng.uniform(0.5, 1.5, 10)), mk, PARAMS)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    print(f"    tracemalloc peak of one assessment (Python heap incl. numpy arrays): {peak / 2**20:.0f} MB")
+
+
+def ratios(pf: Portfolio, mk, n_loop_scenarios: int) -> None:  # type: ignore[no-untyped-def]
+    book = compile_book(pf, mk)
+    scen = mc_scenarios(book, PARAMS.mc_paths)
+    no_opt = Portfolio("bench-no-options", tuple(x for x in pf.accounts if x.venue != "derive"))
+    book_lp = compile_book(no_opt, mk)
+    assert not (book_lp.model == MODEL_OPTIONS).any()
+    n_loop = min(n_loop_scenarios, scen.shape[0])
+    t_loop, loop_h = timed(lambda: python_loop_health(book_lp, scen[:n_loop]), 3)
+    per_loop = statistics.median(t_loop) / n_loop
+    print(
+        f"[3] per-scenario Python loop over the same math (lending + perps, {n_loop:,} of the MC's "
+        f"{scen.shape[0]:,} scenarios): {per_loop * 1e6:.1f} us/scenario (median of {len(t_loop)})"
+    )
+    live = np.flatnonzero(book_lp.vols > 0)
+    x = np.log(scen[:, live] / book_lp.prices0[live])
+    kernel = health_kernel(book_lp, lambda f, b: (-1.0, 1.0))  # no options account: no table
+    t_ker, flags = timed(lambda: kernel.below(x, live), 7)
+    t_vec, ev = timed(lambda: evaluate(book_lp, scen), 5)
+    want = np.asarray(loop_h) < 1.0
+    agree = np.array_equal(flags[:n_loop], want)  # type: ignore[index]
+    diff = np.nanmax(np.abs(np.asarray(loop_h) - ev.health[:n_loop]))  # type: ignore[attr-defined]
+    for name, t in (("Monte Carlo kernel (risk.margin.kernel)", t_ker), ("risk.margin.evaluate", t_vec)):
+        per = min(t) / scen.shape[0]
+        per_med = statistics.median(t) / scen.shape[0]
+        print(
+            f"    {name}: {per_med * 1e6:.3f} us/scenario median, {per * 1e6:.3f} best; ratio to the loop "
+            f"{per_loop / per_med:.0f}x median, {per_loop / per:.0f}x best (target >= 50x)"
+        )
+    print(f"    check: kernel flags == loop's h < 1: {agree}; max |evaluate health - loop health| {diff:.2e}")
+    t_all, _ = timed(lambda: evaluate(book, scen), 3)
+    n_one = min(2000, scen.shape[0])
+    t_one, _ = timed(lambda: [evaluate(book, scen[s : s + 1]) for s in range(n_one)], 1)
+    per_all = statistics.median(t_all) / scen.shape[0]
+    per_one = min(t_one) / n_one
+    print(
+        f"    whole book incl. options: evaluate() once per scenario {per_one * 1e6:.0f} us/scenario; "
+        f"vectorized evaluate {per_all * 1e6:.2f} us/scenario ({per_one / per_all:.0f}x)"
+    )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--repeat", type=int, default=15)
     ap.add_argument("--batch", type=int, default=1000)
+    ap.add_argument("--batch-chunk", type=int, default=100)
     ap.add_argument("--loop-scenarios", type=int, default=4800)
+    ap.add_argument("--skip", default="", help="comma-separated parts to skip: 1,2,3")
     args = ap.parse_args()
+    skip = set(args.skip.split(",")) - {""}
 
     pf, mk = portfolio(), market()
     book = compile_book(pf, mk)
     print(
         f"book: {book.n_accounts} accounts, {book.n_factors} factors {book.factors}, "
-        f"{len(book.kind)} positions"
+        f"{len(book.kind)} positions; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs; "
+        f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}"
     )
-    assess(pf, mk, PARAMS)  # warm-up
-    t_one, a = timed(lambda: assess(pf, mk, PARAMS), 5)
-    print(
-        f"[1] full assessment incl. {PARAMS.mc_paths:,} x {PARAMS.mc_steps} MC: {t_one * 1e3:.1f} ms "
-        f"(target < 150 ms: {'OK' if t_one < 0.150 else 'MISSED'}); CHF {a.chf:.3f}, p_liq {a.p_liq:.4f}"
-    )  # type: ignore[attr-defined]
-
-    rng = np.random.default_rng(0)
-    tracemalloc.start()
-    t0 = time.perf_counter()
-    for _ in range(args.batch):
-        assess(portfolio(rng.uniform(0.5, 1.5, 10)), mk, PARAMS)
-    t_batch = time.perf_counter() - t0
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(
-        f"[2] batch of {args.batch:,} portfolios: {t_batch:.1f} s ({t_batch / args.batch * 1e3:.1f} ms each; "
-        f"target < 60 s for 1,000: {'OK' if t_batch * 1000 / args.batch < 60 else 'MISSED'}); "
-        f"tracemalloc peak {peak / 2**20:.0f} MB, max RSS {rss_mb:.0f} MB (target < 1024 MB)"
-    )
-
-    scen = mc_scenarios(book, PARAMS.mc_paths)
-    no_opt = Portfolio("bench-no-options", tuple(x for x in pf.accounts if x.venue != "derive"))
-    book_lp = compile_book(no_opt, mk)
-    assert not (book_lp.model == MODEL_OPTIONS).any()
-    t_vec, ev = timed(lambda: evaluate(book_lp, scen), 3)
-    n_loop = min(args.loop_scenarios, scen.shape[0])
-    t_loop, loop_h = timed(lambda: python_loop_health(book_lp, scen[:n_loop]), 1)
-    diff = np.nanmax(np.abs(np.asarray(loop_h) - ev.health[:n_loop]))  # type: ignore[attr-defined]
-    per_vec = t_vec / scen.shape[0]
-    per_loop = t_loop / n_loop
-    print(
-        f"[3a] lending+perps, {scen.shape[0]:,} MC scenarios: vectorized {t_vec * 1e3:.1f} ms "
-        f"({per_vec * 1e6:.2f} us/scenario); pure-Python loop {per_loop * 1e6:.1f} us/scenario "
-        f"(on {n_loop:,}); ratio {per_loop / per_vec:.0f}x (target >= 50x); max |health diff| {diff:.2e}"
-    )
-    t_vec_all, _ = timed(lambda: evaluate(book, scen), 3)
-    n_one = min(2000, scen.shape[0])
-    t_one_loop, _ = timed(lambda: [evaluate(book, scen[s : s + 1]) for s in range(n_one)], 1)
-    per_vec_all = t_vec_all / scen.shape[0]
-    per_one = t_one_loop / n_one
-    print(
-        f"[3b] whole book incl. options: vectorized {per_vec_all * 1e6:.2f} us/scenario; "
-        f"evaluate() per scenario {per_one * 1e6:.0f} us/scenario; ratio {per_one / per_vec_all:.0f}x"
-    )
+    if "1" not in skip:
+        single(pf, mk, args.repeat)
+    if "2" not in skip:  # before 3, whose full-size evaluate() calls would set the peak RSS
+        batch(mk, args.batch, args.batch_chunk)
+    if "3" not in skip:
+        ratios(pf, mk, args.loop_scenarios)
+    print(f"load average at the end {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

@@ -43,13 +43,19 @@ Options (``No``, a subset of positions)
     ``opt_pos[No]``, ``opt_strike[No]``, ``opt_expiry[No]`` (years from ``market.as_of``, 365-day
     years, floored at 0), ``opt_sign[No]`` (+1 call, -1 put), ``opt_iv[No]``, ``opt_underlying[No]``
     (the venue's underlying/forward, quote), ``opt_size[No]`` (contract size). The option's
-    underlying moves with the position's ``factor`` (and ``basis_factor``).
+    underlying moves with the position's ``factor`` (and ``basis_factor``). ``opt_spot[No]``: the spot
+    of the venue's standard-margin formulas (``OptionParams.spot_price``, else the underlying).
+
+Standard margin (``MODEL_STANDARD``, ``risk.model.StandardMarginModel``)
+    ``sm_call_spot[A]``, ``sm_put_spot[A]``, ``sm_put_mark[A]``, ``sm_option_value[A]`` (1.0 when the
+    options' value counts as resources); zeros for accounts of other models.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import weakref
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 import numpy as np
@@ -68,6 +74,7 @@ from risk.model import (
     OptionsScenarioModel,
     Portfolio,
     PositionKind,
+    StandardMarginModel,
 )
 
 __all__ = [
@@ -81,11 +88,13 @@ __all__ = [
     "MODEL_ISOLATED_PERP",
     "MODEL_LENDING",
     "MODEL_OPTIONS",
+    "MODEL_STANDARD",
     "Book",
     "BoolArray",
     "FloatArray",
     "IntArray",
     "compile_book",
+    "select_accounts",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -102,6 +111,7 @@ _KIND_CODE = {
     PositionKind.SPOT: KIND_SPOT,
 }
 MODEL_LENDING, MODEL_CROSS_PERP, MODEL_ISOLATED_PERP, MODEL_OPTIONS = range(4)
+MODEL_STANDARD = 4  # a venue's standard (per-position) margin, risk.margin.venue_standard
 
 _YEAR_SECONDS = 365.0 * 86400.0
 
@@ -154,6 +164,13 @@ class Book:
     opt_iv: FloatArray
     opt_underlying: FloatArray
     opt_size: FloatArray
+    # standard margin (``StandardMarginModel``; zeros for other accounts): per account the short
+    # call / put spot fractions, the put's mark fraction, 1.0 when option values count as resources
+    sm_call_spot: FloatArray
+    sm_put_spot: FloatArray
+    sm_put_mark: FloatArray
+    sm_option_value: FloatArray
+    opt_spot: FloatArray  # [No] the option's spot for those formulas (quote; ``spot_price``)
 
     @property
     def n_accounts(self) -> int:
@@ -252,6 +269,10 @@ def compile_book(portfolio: Portfolio, market: MarketState) -> Book:
     contingency = np.zeros(n_a)
     vps = np.zeros(n_a)
     vpl = np.zeros(n_a)
+    sm_call_spot = np.zeros(n_a)
+    sm_put_spot = np.zeros(n_a)
+    sm_put_mark = np.zeros(n_a)
+    sm_option_value = np.zeros(n_a)
     grids: list[tuple[list[float], list[float]]] = []
 
     pos_account: list[int] = []
@@ -275,6 +296,7 @@ def compile_book(portfolio: Portfolio, market: MarketState) -> Book:
     opt_iv: list[float] = []
     opt_underlying: list[float] = []
     opt_size: list[float] = []
+    opt_spot: list[float] = []
 
     for a, account in enumerate(accounts):
         m = account.margin_model
@@ -301,6 +323,13 @@ def compile_book(portfolio: Portfolio, market: MarketState) -> Book:
             vol_grid = [float(v) for _ in m.spot_shocks for v in m.vol_shocks]
             if not spot_grid:
                 raise RiskInputError(f"{account.key}: the options scenario grid is empty")
+        elif isinstance(m, StandardMarginModel):
+            model[a] = MODEL_STANDARD
+            penalty_rate[a] = _f(m.liquidation_penalty)
+            sm_call_spot[a] = _f(m.call_spot)
+            sm_put_spot[a] = _f(m.put_spot)
+            sm_put_mark[a] = _f(m.put_mark)
+            sm_option_value[a] = 1.0 if m.option_value_counts else 0.0
         else:  # pragma: no cover - MarginModel is a closed union
             raise RiskInputError(f"{account.key}: unknown margin model {m!r}")
         grids.append((spot_grid, vol_grid))
@@ -338,6 +367,7 @@ def compile_book(portfolio: Portfolio, market: MarketState) -> Book:
                 opt_iv.append(_f(o.mark_iv))
                 opt_underlying.append(_f(o.underlying_price))
                 opt_size.append(_f(o.contract_size))
+                opt_spot.append(_f(o.underlying_price if o.spot_price is None else o.spot_price))
 
     n_g = max((len(g[0]) for g in grids), default=1)
     grid_spot = np.zeros((n_a, n_g))
@@ -414,4 +444,94 @@ def compile_book(portfolio: Portfolio, market: MarketState) -> Book:
         opt_iv=fa(opt_iv),
         opt_underlying=fa(opt_underlying),
         opt_size=fa(opt_size),
+        sm_call_spot=sm_call_spot,
+        sm_put_spot=sm_put_spot,
+        sm_put_mark=sm_put_mark,
+        sm_option_value=sm_option_value,
+        opt_spot=fa(opt_spot),
+    )
+
+
+_SUB_BOOKS: weakref.WeakKeyDictionary[Book, dict[tuple[int, ...], Book]] = weakref.WeakKeyDictionary()
+_SUB_BOOKS_PER_BOOK = 64
+
+
+def select_accounts(book: Book, accounts: IntArray | list[int]) -> Book:
+    """The same book restricted to ``accounts`` (indices into ``book.account_keys``, kept in the
+    given order): same factors, prices, vols and betas; only those accounts' positions, perps and
+    options (position indices renumbered). Every figure of an account depends on its own positions
+    only, so evaluating the sub-book gives the same numbers for those accounts, for less work. The
+    whole book is returned as is; sub-books are remembered per book (a few dozen, while it lives)."""
+    keep = np.asarray(accounts, dtype=np.int64).reshape(-1)
+    key = tuple(int(a) for a in keep)
+    if key == tuple(range(book.n_accounts)):
+        return book
+    known = _SUB_BOOKS.setdefault(book, {})
+    sub = known.get(key)
+    if sub is None:
+        sub = _select(book, keep)
+        if len(known) < _SUB_BOOKS_PER_BOOK:
+            known[key] = sub
+    return sub
+
+
+def _select(book: Book, keep: IntArray) -> Book:
+    new_of = np.full(book.n_accounts, -1, dtype=np.int64)
+    new_of[keep] = np.arange(keep.shape[0])
+    pos = np.flatnonzero(new_of[book.pos_account] >= 0)
+    pos = pos[np.argsort(new_of[book.pos_account[pos]], kind="stable")]
+    pos_new = np.full(book.kind.shape[0], -1, dtype=np.int64)
+    pos_new[pos] = np.arange(pos.shape[0])
+    perps = np.flatnonzero(pos_new[book.perp_pos] >= 0)
+    perps = perps[np.argsort(pos_new[book.perp_pos[perps]], kind="stable")]
+    opts = np.flatnonzero(pos_new[book.opt_pos] >= 0)
+    opts = opts[np.argsort(pos_new[book.opt_pos[opts]], kind="stable")]
+    pos_account = new_of[book.pos_account[pos]]
+    membership = np.zeros((pos.shape[0], keep.shape[0]))
+    membership[np.arange(pos.shape[0]), pos_account] = 1.0
+    return replace(
+        book,
+        accounts=tuple(book.accounts[int(a)] for a in keep),
+        account_keys=tuple(book.account_keys[int(a)] for a in keep),
+        skipped=(),
+        model=book.model[keep],
+        quote_idx=book.quote_idx[keep],
+        penalty_rate=book.penalty_rate[keep],
+        close_factor=book.close_factor[keep],
+        grid_spot=book.grid_spot[keep],
+        grid_vol=book.grid_vol[keep],
+        mm_factor=book.mm_factor[keep],
+        contingency=book.contingency[keep],
+        vega_power_short=book.vega_power_short[keep],
+        vega_power_long=book.vega_power_long[keep],
+        pos_account=pos_account,
+        kind=book.kind[pos],
+        quantity=book.quantity[pos],
+        price0=book.price0[pos],
+        price0_usd=book.price0_usd[pos],
+        factor_idx=book.factor_idx[pos],
+        basis_idx=book.basis_idx[pos],
+        lt=book.lt[pos],
+        bonus=book.bonus[pos],
+        membership=membership,
+        perp_pos=pos_new[book.perp_pos[perps]],
+        perp_entry=book.perp_entry[perps],
+        perp_funding=book.perp_funding[perps],
+        perp_entry_basis=book.perp_entry_basis[perps],
+        perp_min_req=book.perp_min_req[perps],
+        tier_bounds=book.tier_bounds[perps],
+        tier_mmr=book.tier_mmr[perps],
+        tier_deduction=book.tier_deduction[perps],
+        opt_pos=pos_new[book.opt_pos[opts]],
+        opt_strike=book.opt_strike[opts],
+        opt_expiry=book.opt_expiry[opts],
+        opt_sign=book.opt_sign[opts],
+        opt_iv=book.opt_iv[opts],
+        opt_underlying=book.opt_underlying[opts],
+        opt_size=book.opt_size[opts],
+        sm_call_spot=book.sm_call_spot[keep],
+        sm_put_spot=book.sm_put_spot[keep],
+        sm_put_mark=book.sm_put_mark[keep],
+        sm_option_value=book.sm_option_value[keep],
+        opt_spot=book.opt_spot[opts],
     )

@@ -102,6 +102,13 @@ class RebalanceMove:
     chf_after: float
     stressed_chf_before: float
     stressed_chf_after: float
+    # Added for the rebalancing advisor (risk.rebalance); the figures above are cumulative: "before"
+    # is the book after the moves listed earlier, "after" includes this one.
+    usd: float = 0.0  # amount x the token's current USD price
+    action: Literal["deposit", "repay"] = "deposit"  # at the destination: add collateral/margin, or repay
+    source_location: str | None = None  # chain (or off-chain venue) the token leaves from
+    destination_location: str | None = None
+    delay_minutes: float = 0.0  # expected transfer time; > 0 for slow (bridged) moves
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,8 +11,11 @@ Search (vectorized, no loop over scenarios)
     Every path and direction is scanned on a grid of ``x`` (down to ``m = -99.9%`` in 320 steps, up
     to ``m = +900%`` in 160 steps) with one ``evaluate`` call; for every account, the first grid
     point with ``h < 1`` brackets its liquidation move with the point before it; all brackets are
-    then solved together in ``x`` by a vectorized Illinois method (modified regula falsi) to a
-    bracket narrower than 1e-13 in ``x`` (a relative price error below 1e-12). An
+    then solved together by a vectorized Illinois method (modified regula falsi, in the price
+    multiplier, on resources minus requirement) to a bracket narrower than 1e-13 in ``x`` (a
+    relative price error below 1e-12). Work is limited to what can move: a path is scanned only for
+    the accounts whose factors it moves (``risk.arrays.select_accounts``), and each solver step
+    evaluates only the accounts being solved for. An
     account already below 1 at current prices has move 0. A liquidation closer than the grid step
     that recovers before the next point (possible only with options) is not seen.
 
@@ -35,7 +38,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from risk.arrays import Book, FloatArray
+from risk.arrays import Book, BoolArray, FloatArray, select_accounts
 from risk.assessment import DistanceToLiquidation, LadderStep
 from risk.exposure import usd_delta
 from risk.margin import evaluate
@@ -108,6 +111,18 @@ def _grid() -> tuple[FloatArray, FloatArray]:
     return down, up
 
 
+def _touched(book: Book, expo: FloatArray) -> BoolArray:
+    """``[P, A]``: the path moves a factor the account's positions or quote move with (elsewhere its
+    health stays what it is now)."""
+    uses = np.zeros((book.n_accounts, book.n_factors + 1), dtype=np.bool_)
+    uses[book.pos_account, book.factor_idx] = True
+    uses[book.pos_account, book.basis_idx] = True
+    uses[np.arange(book.n_accounts), book.quote_idx] = True
+    moving = expo != 0.0  # [P, F]
+    out: BoolArray = (moving.astype(np.int64) @ uses[:, :-1].T.astype(np.int64)) > 0
+    return out
+
+
 def liquidation_moves(book: Book, path_list: list[Path]) -> LiquidationMoves:
     n_p, n_a = len(path_list), book.n_accounts
     x_out = np.full((n_p, 2, n_a), np.nan)
@@ -116,17 +131,32 @@ def liquidation_moves(book: Book, path_list: list[Path]) -> LiquidationMoves:
     expo = np.stack([p.exponents for p in path_list])  # [P, F]
     h0 = evaluate(book, book.prices0[None, :]).health[0]
     already = h0 < 1.0
+    touched = _touched(book, expo)
+    down, up = _grid()
+    xs = np.concatenate([down, up])
+    n_down, n_k = down.shape[0], xs.shape[0]
+    below = np.zeros((n_p, n_k, n_a), dtype=np.bool_)
+    # one evaluate per set of accounts that the same paths move, on those paths' grids only
+    groups: dict[bytes, list[int]] = {}
+    for a in range(n_a):
+        groups.setdefault(touched[:, a].tobytes(), []).append(a)
+    for members in groups.values():
+        accts = np.asarray(members, dtype=np.int64)
+        moved = np.flatnonzero(touched[:, accts[0]])
+        if moved.size == 0:
+            continue
+        sub = select_accounts(book, accts)
+        prices = book.prices0[None, None, :] * np.exp(xs[None, :, None] * expo[moved][:, None, :])
+        h = evaluate(sub, prices.reshape(-1, book.n_factors)).health.reshape(moved.size, n_k, accts.size)
+        below[np.ix_(moved, np.arange(n_k), accts)] = h < 1.0
     found: list[tuple[npt.NDArray[Any], ...]] = []
-    for d, xs in enumerate(_grid()):
-        n_k = xs.shape[0]
-        prices = book.prices0[None, None, :] * np.exp(xs[None, :, None] * expo[:, None, :])
-        h = evaluate(book, prices.reshape(-1, book.n_factors)).health.reshape(n_p, n_k, n_a)
-        below = h < 1.0
-        first = below.argmax(axis=1)  # [P, A]
-        pi, ai = np.nonzero(below.any(axis=1) & ~already[None, :])
+    for d, part in enumerate((below[:, :n_down], below[:, n_down:])):
+        grid = xs[:n_down] if d == 0 else xs[n_down:]
+        first = part.argmax(axis=1)  # [P, A]
+        pi, ai = np.nonzero(part.any(axis=1) & ~already[None, :])
         k = first[pi, ai]
-        lo = np.where(k > 0, xs[np.maximum(k - 1, 0)], 0.0)
-        found.append((pi, np.full(pi.shape, d), ai, lo, xs[k]))
+        lo = np.where(k > 0, grid[np.maximum(k - 1, 0)], 0.0)
+        found.append((pi, np.full(pi.shape, d), ai, lo, grid[k]))
     pi, di, ai, lo_b, hi_b = (np.concatenate(parts) for parts in zip(*found, strict=True))
     pi, di, ai = pi.astype(np.int64), di.astype(np.int64), ai.astype(np.int64)
     x_out[pi, di, ai] = _solve(book, expo[pi], ai, lo_b, hi_b)
@@ -137,36 +167,52 @@ def liquidation_moves(book: Book, path_list: list[Path]) -> LiquidationMoves:
     return LiquidationMoves(tuple(path_list), x_out, move, price)
 
 
-def _health_minus_one(book: Book, expo: FloatArray, acct: npt.NDArray[np.int64], x: FloatArray) -> FloatArray:
+def _margin(book: Book, expo: FloatArray, acct: npt.NDArray[np.int64], x: FloatArray) -> FloatArray:
+    """``resources - requirement`` of each bracket's account at its ``x`` (negative exactly when
+    ``h < 1``; an account with no requirement gets ``max(|resources|, 1)``: never liquidated)."""
     prices = book.prices0[None, :] * np.exp(x[:, None] * expo)
-    out: FloatArray = evaluate(book, prices).health[np.arange(x.shape[0]), acct] - 1.0
+    accts, local = np.unique(acct, return_inverse=True)
+    ev = evaluate(select_accounts(book, accts), prices)
+    rows = np.arange(x.shape[0])
+    res = ev.resources[rows, local.reshape(-1)]
+    req = ev.requirement[rows, local.reshape(-1)]
+    out: FloatArray = np.where(req > 0, res - req, np.maximum(np.abs(res), 1.0))
     return out
 
 
 def _solve(
     book: Book, expo: FloatArray, acct: npt.NDArray[np.int64], lo: FloatArray, hi: FloatArray
 ) -> FloatArray:
-    """Vectorized Illinois (modified regula falsi) on ``h(x) - 1`` over brackets with
-    ``h(lo) >= 1 > h(hi)``; a non-finite ``h`` (no requirement) falls back to bisection. Stops when
+    """Vectorized Illinois (modified regula falsi) on ``g = resources - requirement`` (``_margin``)
+    over brackets with ``g(lo) >= 0 > g(hi)``, interpolating in the price multiplier ``e^x`` (where
+    a lending account's ``g`` on one factor, or a perp's within a tier, is linear: the first step
+    lands on the root). A step never comes closer than ``_X_TOL / 2`` to an end of its bracket, so
+    once the root is found the next evaluation closes the bracket on its other side. Stops when
     every bracket is narrower than ``_X_TOL`` in ``x`` (a relative price error below 1e-12)."""
     lo, hi = lo.copy(), hi.copy()
     if lo.size == 0:
         return lo
-    f_lo = _health_minus_one(book, expo, acct, lo)
-    f_hi = _health_minus_one(book, expo, acct, hi)
+    f_lo = _margin(book, expo, acct, lo)
+    f_hi = _margin(book, expo, acct, hi)
     side = np.zeros(lo.shape, dtype=np.int64)  # last side moved: -1 lo, +1 hi
     for _ in range(_MAX_ITER):
         active = np.abs(hi - lo) > _X_TOL
         if not active.any():
             break
         a = np.flatnonzero(active)
-        flo, fhi = f_lo[a], f_hi[a]
-        finite = np.isfinite(flo) & np.isfinite(fhi) & (flo != fhi)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            x = np.where(finite, hi[a] - fhi * (hi[a] - lo[a]) / (fhi - flo), 0.5 * (lo[a] + hi[a]))
-        inside = (x > np.minimum(lo[a], hi[a])) & (x < np.maximum(lo[a], hi[a]))
-        x = np.where(inside, x, 0.5 * (lo[a] + hi[a]))
-        fx = _health_minus_one(book, expo[a], acct[a], x)
+        xl, xh, flo, fhi = lo[a], hi[a], f_lo[a], f_hi[a]
+        ml, mh = np.exp(xl), np.exp(xh)
+        usable = np.isfinite(flo) & np.isfinite(fhi) & (flo != fhi)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            m = mh - fhi * (mh - ml) / (fhi - flo)
+            x = np.log(m)
+        x = np.where(usable & np.isfinite(x), x, 0.5 * (xl + xh))
+        # keep at least _X_TOL / 2 away from both ends (ends may be in either order)
+        left, right = np.minimum(xl, xh), np.maximum(xl, xh)
+        half = 0.5 * _X_TOL
+        x = np.clip(x, left + half, right - half)
+        x = np.where(right - left <= _X_TOL * 1.5, 0.5 * (left + right), x)
+        fx = _margin(book, expo[a], acct[a], x)
         liquid = fx < 0.0
         # Illinois: when the same end stays twice, halve the other end's value
         stay_lo = liquid & (side[a] == 1)

@@ -4,18 +4,21 @@ Hedge group (per non-USD factor ``f`` some position moves with): the accounts wi
 USD delta to ``f`` at current prices (``risk.exposure.usd_delta``; |delta| above 1e-9 of the gross),
 when at least one is long and one short and ``|sum delta| <= hedge_net_to_gross * sum |delta|``.
 
-Hedge break: a move of ``f`` alone, within its stress range ``R_f = max(scan_range_floor,
-scan_sigmas * sigma_f * sqrt(horizon))``, at which a member (a leg) liquidates while the group's
-pooled health ``sum resources / sum requirement`` over its members, evaluated at that price, stays
-above 1. Per group and direction only the first leg to liquidate is reported (later legs go after
-the hedge is already broken), from ``risk.distance`` (same root finder, 1e-12 relative price accuracy):
+Hedge break: a move of ``f`` alone, within the span the stress test covers for it
+(``risk.stress.stress_bounds``: the scan range ``R_f = max(scan_range_floor, scan_sigmas * sigma_f *
+sqrt(horizon))`` out to the extreme moves, ``-min(0.99, m R_f) .. +m R_f`` with
+``m = max(1, extreme_multiple)``), at which a member (a leg) liquidates while the group's pooled
+health ``sum resources / sum requirement`` over its members, evaluated at that price, stays above 1.
+(The scan range alone is too narrow: with the defaults it is about +-11% for ETH, and a short perp
+leg that liquidates at +15% is exactly the break the stress test's extreme move is there to show.)
+Per group and direction only the first leg to liquidate is reported (later legs go after the hedge
+is already broken), from ``risk.distance`` (same root finder, 1e-12 relative price accuracy):
 the leg, the signed trigger move and price, the unhedged exposure = the net USD delta to ``f`` of the
 other members at the trigger price, and the group's pooled health there.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +30,7 @@ from risk.exposure import usd_delta
 from risk.margin import evaluate, health_of
 from risk.model import FactorId
 from risk.params import RiskParams
+from risk.stress import stress_bounds
 
 __all__ = ["HedgeGroup", "hedge_breaks", "hedge_groups"]
 
@@ -70,14 +74,11 @@ def hedge_breaks(
         p = path_of.get(g.factor_index)
         if p is None:
             continue
-        sigma = float(book.vols[g.factor_index])
-        r = max(
-            params.scan_range_floor, params.scan_sigmas * sigma * math.sqrt(params.horizon_hours / 8760.0)
-        )
+        bounds = stress_bounds(float(book.vols[g.factor_index]), params)
         for d in range(2):
             x = np.abs(lm.x[p, d, g.members])
             move = lm.move[p, d, g.members]
-            ok = ~np.isnan(x) & (np.abs(move) <= r) & (np.abs(move) > 0)
+            ok = ~np.isnan(x) & (np.abs(move) <= abs(bounds[d])) & (np.abs(move) > 0)
             if ok.any():
                 j = int(np.flatnonzero(ok)[np.argmin(x[ok])])
                 candidates.append((g, p, d, int(g.members[j])))

@@ -58,6 +58,7 @@ __all__ = [
     "Position",
     "PositionKind",
     "PriceSource",
+    "StandardMarginModel",
 ]
 
 # A SPOT position may be negative: it is the cash leg of a perp account (Hyperliquid's rawUsd,
@@ -149,10 +150,15 @@ class OptionParams:
     mark_iv: Decimal  # annualized, 0.65 for 65%
     underlying_price: Decimal  # the venue's index/forward for the underlying
     contract_size: Decimal = Decimal(1)  # underlying units per option unit
+    # the spot/index the venue's standard-margin formulas use (``StandardMarginModel``: Aevo's
+    # "Spot", Deribit's index that converts coin margins to USD); None: ``underlying_price``
+    spot_price: Decimal | None = None
 
     def __post_init__(self) -> None:
         if self.strike <= 0 or self.mark_iv < 0 or self.underlying_price <= 0:
             raise RiskInputError("option needs strike > 0, iv >= 0 and an underlying price > 0")
+        if self.spot_price is not None and self.spot_price <= 0:
+            raise RiskInputError("option spot price must be > 0")
         if self.expiry.tzinfo is None:
             raise RiskInputError("option expiry must be timezone-aware")
 
@@ -245,7 +251,37 @@ class OptionsScenarioModel:
     liquidation_penalty: Decimal = Decimal("0.02")
 
 
-MarginModel = LendingModel | CrossPerpModel | IsolatedPerpModel | OptionsScenarioModel
+@dataclass(frozen=True, slots=True)
+class StandardMarginModel:
+    """A venue's standard (per-position) margin: Deribit standard margin, Aevo standard margin.
+
+    Every position carries its own maintenance margin, summed over the account (no offsets):
+
+    - perps and futures: their tiers (``PerpParams.margin_tiers``, as for ``CrossPerpModel``);
+    - a short option of ``|q|`` units (quote currency, ``S`` the option's ``spot_price``, ``mark``
+      its mark per unit): call ``|q| (call_spot S + mark)``, put
+      ``|q| (max(put_spot S, put_mark mark) + mark)``; long options none;
+    - resources: the account's equity (``option_value_counts``: Aevo), or its equity less the
+      options' value (Deribit's ``margin_balance = equity - options_value``).
+
+    ``h = resources / requirement`` (``risk.margin.venue_standard``).
+    """
+
+    name: Literal["standard_margin"] = "standard_margin"
+    call_spot: Decimal = Decimal("0.1")
+    put_spot: Decimal = Decimal("0.1")
+    put_mark: Decimal = Decimal("0.1")
+    option_value_counts: bool = True
+    liquidation_penalty: Decimal = Decimal("0.02")
+
+    def __post_init__(self) -> None:
+        for name in ("call_spot", "put_spot", "put_mark", "liquidation_penalty"):
+            value = getattr(self, name)
+            if not Decimal(0) <= value <= Decimal(1):
+                raise RiskInputError(f"standard margin parameter {name}={value} is outside [0, 1]")
+
+
+MarginModel = LendingModel | CrossPerpModel | IsolatedPerpModel | OptionsScenarioModel | StandardMarginModel
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,6 +315,11 @@ class MarginAccount:
     venue_health: Decimal | None = None
     quote: FactorId = USD
     raw: Mapping[str, object] = field(default_factory=dict, compare=False, repr=False)
+    # What the venue lets the owner withdraw now, in units of the account's cash token (the SPOT
+    # position: USDC on Hyperliquid ``withdrawable``, dYdX ``freeCollateral``); None when the venue
+    # reports no such figure (lending venues: the rebalancing advisor applies the venue's own rule).
+    # A negative figure (below initial margin) means nothing can be withdrawn.
+    withdrawable: Decimal | None = None
 
     def __post_init__(self) -> None:
         if self.status is not AccountStatus.OK and not self.status_reason:

@@ -34,15 +34,28 @@ from risk.assessment import ScenarioResult
 from risk.margin import Evaluation, chf, evaluate
 from risk.params import RiskParams
 
-__all__ = ["StressGrid", "StressResult", "build_grid", "run_stress", "scan_range"]
+__all__ = ["StressGrid", "StressResult", "build_grid", "run_stress", "scan_range", "stress_bounds"]
 
 ScenarioKind = Literal["grid", "extreme", "named"]
 _THIRDS = (0.0, 1 / 3, -1 / 3, 2 / 3, -2 / 3, 1.0, -1.0)
 
 
+def _range_of(sigma: float, params: RiskParams) -> float:
+    return max(params.scan_range_floor, params.scan_sigmas * sigma * math.sqrt(params.horizon_hours / 8760.0))
+
+
 def scan_range(book: Book, params: RiskParams) -> float:
     sigma = float(book.vols[book.driver]) if book.driver >= 0 else 0.0
-    return max(params.scan_range_floor, params.scan_sigmas * sigma * math.sqrt(params.horizon_hours / 8760.0))
+    return _range_of(sigma, params)
+
+
+def stress_bounds(sigma: float, params: RiskParams) -> tuple[float, float]:
+    """The span the stress grid covers for a factor of annualized vol ``sigma``: its scan range
+    ``R = max(scan_range_floor, scan_sigmas * sigma * sqrt(horizon_hours / 8760))`` out to the
+    extreme moves, ``(max(-m R, -0.99), m R)`` with ``m = max(1, extreme_multiple)`` (relative moves;
+    the down side capped at -99% as the grid's extreme scenario is)."""
+    reach = max(1.0, params.extreme_multiple) * _range_of(sigma, params)
+    return max(-reach, -0.99), reach
 
 
 @dataclass(frozen=True, eq=False)

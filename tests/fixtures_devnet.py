@@ -133,6 +133,7 @@ def fresh_devnet(devnet: Devnet) -> Iterator[Devnet]:
         raise RuntimeError(f"evm_revert({snapshot_id}) failed")
     moved = {k: v for k, v in devnet.state.factor_prices.items() if prices.get(k) != v}
     devnet.state = saved  # also the prices the Morpho deployment records
-    if devnet.state.api_url:
-        for factor in moved:
-            venue_client.set_price(devnet.state.api_url, factor, Decimal(prices[factor]))
+    for url in (devnet.state.api_url, devnet.state.cred_api_url):  # both venue servers
+        if url:
+            for factor in moved:
+                venue_client.set_price(url, factor, Decimal(prices[factor]))

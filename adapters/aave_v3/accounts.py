@@ -162,5 +162,11 @@ def build_account(
             "emode_category": reads.emode_category,
             "base_currency_unit": base_currency_unit,
             "warnings": warnings,
+            # symbol -> underlying token address of every position (adapters.wallet_balances)
+            "token_addresses": {
+                symbols.get(r.asset, r.asset): r.asset
+                for r in reserves
+                if symbols.get(r.asset, r.asset) in {p.token for p in positions}
+            },
         },
     )

@@ -3,12 +3,15 @@
 Configured: only the PoolAddressesProvider (``AaveV3Deployment``). Per cycle, with every wallet's
 calls in the same ``call_many`` of each round (lending.md §1):
 
-1. (first cycle only) ``provider.getPool()`` (the proxy address never changes; cached per instance).
+1. (first cycle of the process only) ``provider.getPool()``: the proxy address never changes, so it is
+   kept in the process-level ``DISCOVERY`` cache per (chain id, RPC URLs, provider). When the adapter
+   pins the block itself, this call rides in the pin's own HTTP request (``EvmChainReader.pin_with``).
 2. Round A: ``Pool.POOL_REVISION()``, ``getReservesList()``, ``provider.getPriceOracle()`` and
    ``getPoolDataProvider()``; per wallet ``getUserConfiguration``, ``getUserEMode``,
    ``getUserAccountData`` (kept as the venue's own figure).
-3. (when a reserve is new to this instance) ``getReserveData`` and the underlying's ``symbol()``:
-   reserve id and token addresses are cached per instance (they never change for a listed reserve).
+3. (when a reserve is new to the process) ``getReserveData`` and the underlying's ``symbol()``:
+   reserve id and token addresses are cached in ``DISCOVERY`` too (they never change for a listed
+   reserve; every cycle checks them against round B's ``getReserveData`` and drops a changed one).
 4. Round B: ``oracle.BASE_CURRENCY_UNIT()``, ``getAssetsPrices(reserves)``; per reserve
    ``getReserveData`` (configuration, id), ``getReserveNormalizedIncome/VariableDebt``; per e-mode
    category in use: ``getEModeCategoryData`` (revision <= 4) or ``getEModeCategoryCollateralConfig`` +
@@ -24,7 +27,7 @@ garbage answer makes only that wallet UNAVAILABLE. A wallet with nothing here gi
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel
 
@@ -32,12 +35,20 @@ from adapters.aave_v3.accounts import WalletReads, build_account
 from adapters.aave_v3.contracts import ORACLE, POOL, PROVIDER, TOKEN, ReserveStatic, address, decode_symbol
 from adapters.addresses import ChecksumAddress
 from adapters.base import AdapterContext, BlockRef, CallResult, ChainReader, VenueAdapter
-from adapters.errors import VenueError
 from adapters.evm.abi import Function
-from adapters.lending_common import Batch, CallFailed, decode_result, encode_call
+from adapters.lending_common import (
+    DISCOVERY,
+    Batch,
+    CallFailed,
+    build_each,
+    decode_each,
+    decode_result,
+    encode_call,
+    read_pinned,
+)
 from adapters.specs import AaveV3Deployment
 from risk.exact.aave import AaveEModeCategory, AaveReserveState, user_config_flags
-from risk.model import AsOf, LendingModel, MarginAccount
+from risk.model import LendingModel, MarginAccount
 
 __all__ = ["AaveV3Adapter"]
 
@@ -59,40 +70,53 @@ class AaveV3Adapter(VenueAdapter):
             raise TypeError(f"aave_v3:{instance} needs an AaveV3Deployment, got {type(spec).__name__}")
         super().__init__(instance=instance, spec=spec, context=context)
         self.deployment_spec = spec
-        self._pool: ChecksumAddress | None = None
         self._statics: dict[str, ReserveStatic] = {}
 
-    def _reader(self) -> ChainReader:
-        chain = self.deployment_spec.chain
-        try:
-            return self.context.chains[chain]
-        except KeyError:
-            raise CallFailed(f"no reader for chain {chain!r}") from None
+    def _key(self, reader: ChainReader, what: str) -> tuple[Any, ...]:
+        urls = getattr(getattr(reader, "spec", None), "rpc_urls", ())
+        provider = self.deployment_spec.pool_addresses_provider.lower()
+        return ("aave_v3", what, reader.chain_id, tuple(urls), provider)
 
     async def read_accounts(
         self, wallets: Sequence[ChecksumAddress], *, block: BlockRef | None = None
     ) -> list[MarginAccount]:
-        wallets = list(dict.fromkeys(wallets))
-        as_of = AsOf(timestamp=self.context.now(), chain=self.deployment_spec.chain)
-        try:
-            reader = self._reader()
-            block = block or await reader.pin()
-            as_of = block.as_of()
-            return await self._read(reader, block, wallets)
-        except (VenueError, CallFailed) as exc:
-            return [self.unavailable(w, f"{self.deployment}: {exc}", as_of) for w in wallets]
+        return await read_pinned(self, self.deployment_spec.chain, wallets, block, self._read, pin=self._pin)
+
+    async def _pin(self, reader: ChainReader) -> BlockRef:
+        """Pin the block; on the process's first cycle, discover the Pool in the same HTTP request."""
+        pin_with = getattr(reader, "pin_with", None)
+        if DISCOVERY.get(self._key(reader, "pool")) is not None or pin_with is None:
+            return await reader.pin()
+        provider = ChecksumAddress(self.deployment_spec.pool_addresses_provider)
+        block, (result,) = await pin_with([encode_call(PROVIDER.function("getPool"), provider)])
+        self._remember_pool(reader, result)
+        return block  # type: ignore[no-any-return]
+
+    def _remember_pool(self, reader: ChainReader, result: CallResult) -> ChecksumAddress:
+        pool = address(decode_result(PROVIDER.function("getPool"), result, "provider")[0])
+        DISCOVERY.put(self._key(reader, "pool"), pool)
+        return pool
+
+    async def _pool(self, reader: ChainReader, block: BlockRef) -> ChecksumAddress:
+        cached: ChecksumAddress | None = DISCOVERY.get(self._key(reader, "pool"))
+        if cached is not None:
+            return cached
+        provider = ChecksumAddress(self.deployment_spec.pool_addresses_provider)
+        first = Batch()
+        first.add("pool", encode_call(PROVIDER.function("getPool"), provider))
+        return self._remember_pool(reader, (await first.run(reader, block))["pool"])
 
     async def _read(
         self, reader: ChainReader, block: BlockRef, wallets: list[ChecksumAddress]
     ) -> list[MarginAccount]:
-        provider = self.deployment_spec.pool_addresses_provider
-        provider_address = ChecksumAddress(provider)
-        if self._pool is None:
-            first = Batch()
-            first.add("pool", encode_call(PROVIDER.function("getPool"), provider_address))
-            got = await first.run(reader, block)
-            self._pool = address(decode_result(PROVIDER.function("getPool"), got["pool"], "provider")[0])
-        pool = self._pool
+        provider_address = ChecksumAddress(self.deployment_spec.pool_addresses_provider)
+        statics_key = self._key(reader, "statics")
+        shared = DISCOVERY.get(statics_key)
+        if shared is None:
+            shared = {}
+            DISCOVERY.put(statics_key, shared)
+        self._statics = shared
+        pool = await self._pool(reader, block)
 
         # Round A: pool-level facts and every wallet's configuration, e-mode and account data.
         a = Batch()
@@ -104,23 +128,24 @@ class AaveV3Adapter(VenueAdapter):
             a.add(("emode", w), encode_call(POOL.function("getUserEMode"), pool, w))
             a.add(("account", w), encode_call(POOL.function("getUserAccountData"), pool, w))
         ra = await a.run(reader, block)
-        revision = int(decode_result(POOL.function("POOL_REVISION"), ra["revision"], "Pool")[0])
+        try:
+            revision = int(decode_result(POOL.function("POOL_REVISION"), ra["revision"], "Pool")[0])
+        except CallFailed:
+            DISCOVERY.forget(self._key(reader, "pool"))  # a stale or wrong Pool: rediscover next cycle
+            raise
         assets = [
             address(x) for x in decode_result(POOL.function("getReservesList"), ra["reserves"], "Pool")[0]
         ]
         oracle = address(decode_result(PROVIDER.function("getPriceOracle"), ra["oracle"], "provider")[0])
 
-        heads: dict[ChecksumAddress, tuple[int, int, tuple[int, int, int, int, int, int]]] = {}
-        failed: dict[ChecksumAddress, str] = {}
-        for w in wallets:
-            try:
-                (config,) = decode_result(POOL.function("getUserConfiguration"), ra[("config", w)], "Pool")
-                (emode,) = decode_result(POOL.function("getUserEMode"), ra[("emode", w)], "Pool")
-                data = decode_result(POOL.function("getUserAccountData"), ra[("account", w)], "Pool")
-                v = [int(x) for x in data]
-                heads[w] = (int(config[0]), int(emode), (v[0], v[1], v[2], v[3], v[4], v[5]))
-            except CallFailed as exc:
-                failed[w] = str(exc)
+        def head(w: ChecksumAddress) -> tuple[int, int, tuple[int, int, int, int, int, int]]:
+            (config,) = decode_result(POOL.function("getUserConfiguration"), ra[("config", w)], "Pool")
+            (emode,) = decode_result(POOL.function("getUserEMode"), ra[("emode", w)], "Pool")
+            data = decode_result(POOL.function("getUserAccountData"), ra[("account", w)], "Pool")
+            v = [int(x) for x in data]
+            return int(config[0]), int(emode), (v[0], v[1], v[2], v[3], v[4], v[5])
+
+        heads, failed = decode_each(wallets, head)
 
         await self._ensure_statics(reader, block, pool, assets)
         statics = [self._statics[x] for x in assets]
@@ -169,42 +194,34 @@ class AaveV3Adapter(VenueAdapter):
         )
 
         symbols: dict[str, str] = {s.asset: s.symbol for s in statics}
-        out: list[MarginAccount] = []
-        for w in wallets:
-            if w in failed:
-                out.append(self.unavailable(w, f"{self.deployment}: {failed[w]}", block.as_of()))
-                continue
+
+        def build(w: ChecksumAddress) -> MarginAccount | None:
             config, category, venue_data = heads[w]
-            try:
-                reads = WalletReads(
-                    user_config=config,
-                    emode_category=category,
-                    venue_account_data=venue_data,
-                    scaled_a=_balances(rb, "a", w, statics, TOKEN.function("scaledBalanceOf")),
-                    scaled_v=_balances(rb, "v", w, statics, TOKEN.function("scaledBalanceOf")),
-                    stable=_balances(rb, "s", w, statics, TOKEN.function("balanceOf")),
-                )
-                if category != 0 and category not in emodes:
-                    raise CallFailed(f"e-mode category {category} could not be read")
-                account = build_account(
-                    venue=self.family,
-                    deployment=self.deployment,
-                    wallet=w,
-                    as_of=block.as_of(),
-                    revision=revision,
-                    base_currency_unit=unit,
-                    reserves=reserves,
-                    symbols=symbols,
-                    emode=emodes.get(category),
-                    reads=reads,
-                    assets=self.context.assets,
-                )
-            except (CallFailed, ValueError) as exc:
-                out.append(self.unavailable(w, f"{self.deployment}: {exc}", block.as_of()))
-                continue
-            if account is not None:
-                out.append(account)
-        return out
+            reads = WalletReads(
+                user_config=config,
+                emode_category=category,
+                venue_account_data=venue_data,
+                scaled_a=_balances(rb, "a", w, statics, TOKEN.function("scaledBalanceOf")),
+                scaled_v=_balances(rb, "v", w, statics, TOKEN.function("scaledBalanceOf")),
+                stable=_balances(rb, "s", w, statics, TOKEN.function("balanceOf")),
+            )
+            if category != 0 and category not in emodes:
+                raise CallFailed(f"e-mode category {category} could not be read")
+            return build_account(
+                venue=self.family,
+                deployment=self.deployment,
+                wallet=w,
+                as_of=block.as_of(),
+                revision=revision,
+                base_currency_unit=unit,
+                reserves=reserves,
+                symbols=symbols,
+                emode=emodes.get(category),
+                reads=reads,
+                assets=self.context.assets,
+            )
+
+        return build_each(self, wallets, failed, block, build)
 
     async def _ensure_statics(
         self, reader: ChainReader, block: BlockRef, pool: ChecksumAddress, assets: list[ChecksumAddress]

@@ -48,6 +48,10 @@ class CircuitBreaker:
             return 0.0
         return max(0.0, self.open_until - self.clock())
 
+    def cancel_trial(self) -> None:
+        """A request was abandoned (a hedge lost the race): it proved nothing either way."""
+        self._trial_in_flight = False
+
     def record_success(self) -> None:
         self.failures = 0
         self.open_until = None

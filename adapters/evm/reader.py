@@ -4,7 +4,9 @@ Built from an :class:`adapters.specs.ChainSpec`:
 
 - ``pin()`` reads ``eth_getBlockByNumber("latest")`` once (number, hash, timestamp) and starts the
   scan-cycle deadline (``cycle_deadline_s``); every later call of the cycle passes that block *number*
-  as its block parameter (the hash is recorded in ``as_of``).
+  as its block parameter (the hash is recorded in ``as_of``). With several endpoints it reads every
+  endpoint's head and pins the best; laggards are skipped for the cycle (``lags()`` reports them).
+  ``pin_with(calls)`` pins and runs first calls (an adapter's discovery) in one HTTP request.
 - ``call_many`` batches through Multicall3 ``aggregate3`` (``allowFailure`` per call; empty return
   data is a failure) in slices planned by :func:`adapters.evm.multicall.plan_batches` under the
   chain's ``max_call_gas`` (``gas_per_call`` weight per call, overridable with ``gas_of``) and
@@ -36,12 +38,14 @@ import httpx
 from adapters.addresses import ChecksumAddress
 from adapters.base import BlockRef, Call, CallResult
 from adapters.errors import VenueDataError
+from adapters.evm.abi import load_contract
 from adapters.evm.multicall import BatchLimits, decode_aggregate3, encode_aggregate3, plan_batches
 from adapters.evm.rpc import RpcError, RpcOptions, RpcPool, is_log_range_error
 from adapters.specs import ChainSpec
 
 __all__ = ["EvmChainReader", "ReaderOptions"]
 
+_MULTICALL = load_contract("multicall3")
 _TOO_BIG_TEXT = re.compile(
     r"out ?of ?gas|gas (cap|limit)|exceeds? .*gas|intrinsic gas|response (size|too large)|"
     r"too large|exceeds? .*(limit|size)|memory", re.I,
@@ -116,12 +120,51 @@ class EvmChainReader:
     # -- pin ------------------------------------------------------------------------------------
 
     async def pin(self) -> BlockRef:
-        """Start a cycle: set its deadline and read the head block once."""
+        """Start a cycle: set its deadline and read the head block once. With several endpoints every
+        endpoint's head is read at once (:meth:`RpcPool.survey_heads`): the best one is pinned, and an
+        endpoint lagging more than ``max_lag_blocks`` behind it is skipped for the cycle."""
         self.pool.deadline = self.clock() + self.options.cycle_deadline_s
+        if len(self.pool.endpoints) > 1:
+            return self._block_ref((await self.pool.survey_heads())[0][1])
         try:
             block = await self.pool.request("eth_getBlockByNumber", ["latest", False])
         except RpcError as exc:
             raise self._data_error(f"eth_getBlockByNumber failed: {exc}") from None
+        return self._block_ref(block)
+
+    async def pin_with(self, calls: Sequence[Call]) -> tuple[BlockRef, list[CallResult]]:
+        """:meth:`pin` and ``call_many(calls)`` at the pinned block, in ONE HTTP request where possible.
+
+        One JSON-RPC batch holds ``eth_getBlockByNumber("latest")`` and an ``aggregate3`` at
+        ``latest`` whose first call is Multicall3's own ``getBlockNumber()``: when that number equals
+        the pinned block's, the calls provably ran at the pinned block; otherwise (a block arrived in
+        between) they are read again at the pinned block. Without Multicall3 or with several endpoints
+        (the head survey) this is ``pin`` then ``call_many``."""
+        if not calls or self.multicall3 is None or len(self.pool.endpoints) > 1:
+            block = await self.pin()
+            return block, await self.call_many(calls, block)
+        self.pool.deadline = self.clock() + self.options.cycle_deadline_s
+        probe = [_MULTICALL.function("getBlockNumber").call(self.multicall3), *calls]
+        request = {"to": self.multicall3, "data": "0x" + encode_aggregate3(probe).hex(),
+                   "gas": hex(self.spec.max_call_gas)}
+        head, answer = await self.pool.batch(
+            [("eth_getBlockByNumber", ["latest", False]), ("eth_call", [request, "latest"])]
+        )
+        if isinstance(head, RpcError):
+            raise self._data_error(f"eth_getBlockByNumber failed: {head}")
+        block = self._block_ref(head)
+        try:
+            if isinstance(answer, RpcError):
+                raise ValueError(str(answer))
+            results = decode_aggregate3(_hex_bytes(answer, "eth_call result"), len(probe))
+            ran_at = int.from_bytes(results[0].data[:32], "big") if results[0].success else -1
+        except ValueError:
+            ran_at = -1  # too big, or garbage: read the calls the ordinary way (split, checked)
+        if ran_at != block.number:
+            return block, await self.call_many(calls, block)
+        return block, results[1:]
+
+    def _block_ref(self, block: object) -> BlockRef:
         try:
             if not isinstance(block, dict):
                 raise ValueError("no block object")
@@ -133,6 +176,10 @@ class EvmChainReader:
         except (KeyError, TypeError, ValueError) as exc:
             raise self._data_error(f"malformed head block: {exc}") from None
         return BlockRef(chain=self.chain, number=number, hash=block_hash, timestamp=timestamp)
+
+    def lags(self) -> dict[str, int]:
+        """Blocks each endpoint (redacted label) was behind the best head at the last pin."""
+        return self.pool.lags()
 
     # -- calls ----------------------------------------------------------------------------------
 
@@ -160,7 +207,7 @@ class EvmChainReader:
         }
         async with self._semaphore:
             try:
-                result = await self.pool.request("eth_call", [request, tag])
+                result = await self.pool.request("eth_call", [request, tag], min_block=int(tag, 16))
             except RpcError as exc:
                 error: RpcError | None = exc
             else:
@@ -186,7 +233,7 @@ class EvmChainReader:
     async def _rpc_batch(self, calls: Sequence[Call], tag: str) -> list[CallResult]:
         requests = [("eth_call", [{"to": c.target, "data": "0x" + c.data.hex()}, tag]) for c in calls]
         async with self._semaphore:
-            answers = await self.pool.batch(requests)
+            answers = await self.pool.batch(requests, min_block=int(tag, 16))
         out: list[CallResult] = []
         for answer in answers:
             if isinstance(answer, RpcError):
@@ -222,7 +269,7 @@ class EvmChainReader:
             end = min(to_block, start + chunk - 1)
             query = {"address": address, "topics": topic_param, "fromBlock": hex(start), "toBlock": hex(end)}
             try:
-                result = await self.pool.request("eth_getLogs", [query])
+                result = await self.pool.request("eth_getLogs", [query], min_block=end)
             except RpcError as exc:
                 if end > start and is_log_range_error(exc):
                     chunk = max(1, (end - start + 1) // 2)

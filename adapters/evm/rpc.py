@@ -10,8 +10,18 @@ most ``rounds`` times, never past the deadline.
 Endpoint faults (retried elsewhere, counted by the endpoint's breaker): timeout, connection error,
 HTTP 429 / 5xx / other non-200, a body that is not a JSON-RPC response, JSON-RPC ``-32005`` or a
 "rate limit" message (opens the breaker at once, honoring ``Retry-After``), a node that lags the pinned
-block ("header not found", "unknown block"), internal errors (-32603, -32002). Before its first use an
-endpoint's ``eth_chainId`` is checked; a wrong chain disables it for good.
+block ("header not found", "unknown block", anvil's "BlockOutOfRange"), internal errors (-32603,
+-32002). Before its first use an endpoint's ``eth_chainId`` is checked, in the same JSON-RPC batch as
+the first request (no extra round trip); a wrong chain disables it for good.
+
+Hedged reads: every request here is a read pinned to an explicit block (or ``latest`` for the pin),
+so when an endpoint has not answered after ``hedge_after_s`` the same request also goes to the next
+endpoint and the first good answer wins (the slower attempt is cancelled, not counted as a fault).
+
+Lagging nodes: :meth:`RpcPool.survey_heads` (called when the cycle's block is pinned with several
+endpoints) reads every endpoint's head; one more than ``max_lag_blocks`` behind the best is skipped
+for the cycle (logged with its lag, see :meth:`RpcPool.lags`), and a read of block ``min_block`` tries
+the endpoints whose surveyed head is older last.
 
 Any other JSON-RPC error is the node's answer (a revert, invalid params) and is returned to the
 caller as :class:`RpcError`. When no endpoint answers, :class:`adapters.errors.VenueUnavailable` is
@@ -24,6 +34,7 @@ import asyncio
 import email.utils
 import itertools
 import json
+import logging
 import random
 import re
 import time
@@ -40,8 +51,14 @@ from adapters.evm.redact import redact_url, scrub
 
 __all__ = ["Endpoint", "RpcError", "RpcOptions", "RpcPool", "is_log_range_error"]
 
+logger = logging.getLogger(__name__)
+
 _RATE_LIMIT_TEXT = re.compile(r"rate.?limit|too many requests|exceeded .*(capacity|quota)|throughput", re.I)
-_LAG_TEXT = re.compile(r"header not found|unknown block|block not found|missing trie node|not yet", re.I)
+_LAG_TEXT = re.compile(
+    r"header not found|unknown block|block not found|missing trie node|not yet|"
+    r"block ?out ?of ?range|block height is \d+ but requested|requested block .* (not|isn't) available",
+    re.I,
+)
 _RATE_LIMIT_CODE = -32005
 _ENDPOINT_FAULT_CODES = frozenset({-32603, -32002})
 # An internal error that is really the EVM's answer (anvil reports OutOfGas as -32603).
@@ -59,6 +76,9 @@ class RpcOptions:
     failure_threshold: int = 3  # consecutive faults that open an endpoint's breaker
     cooldown_s: float = 30.0  # open breaker without Retry-After
     max_cooldown_s: float = 300.0  # cap on a server's Retry-After
+    # a read not answered after this long is also sent to the next endpoint (None: never hedge)
+    hedge_after_s: float | None = 1.5
+    max_lag_blocks: int = 3  # an endpoint further behind the best head is skipped for the cycle
 
 
 class RpcError(Exception):
@@ -139,6 +159,10 @@ def is_log_range_error(error: RpcError) -> bool:
     return bool(_LOG_RANGE_TEXT.search(error.message))
 
 
+class _Failed(Exception):
+    """One endpoint attempt failed with an endpoint fault (already recorded on its breaker)."""
+
+
 class RpcPool:
     """The endpoints of one chain. ``deadline`` (a ``clock()`` instant) bounds every request."""
 
@@ -175,13 +199,17 @@ class RpcPool:
         ]
         self.deadline: float | None = None
         self.requests_sent = 0  # HTTP requests, for benchmarks and tests
+        self.hedges_sent = 0  # requests duplicated to a second endpoint after ``hedge_after_s``
+        self.heads: dict[int, int] = {}  # endpoint index -> head block seen by the last survey
+        self.lagging: dict[int, int] = {}  # endpoint index -> blocks behind the best; skipped this cycle
         self._preferred = 0
         self._ids = itertools.count(1)
 
     # -- public ---------------------------------------------------------------------------------
 
-    async def request(self, method: str, params: list[Any]) -> Any:
-        """One call's ``result``; raises :class:`RpcError` for the node's error answer."""
+    async def request(self, method: str, params: list[Any], *, min_block: int | None = None) -> Any:
+        """One call's ``result``; raises :class:`RpcError` for the node's error answer. ``min_block``:
+        the call reads that block, so endpoints whose surveyed head is older are tried last."""
 
         def take(ep: Endpoint, body: Any, ids: list[int]) -> Any:
             if isinstance(body, list) and len(body) == 1:
@@ -194,12 +222,14 @@ class RpcPool:
                 raise _EndpointFault("malformed response (no result)")
             return body["result"]
 
-        out = await self._send([(method, params)], take)
+        out = await self._send([(method, params)], take, min_block)
         if isinstance(out, RpcError):
             raise out
         return out
 
-    async def batch(self, requests: Sequence[tuple[str, list[Any]]]) -> list[Any]:
+    async def batch(
+        self, requests: Sequence[tuple[str, list[Any]]], *, min_block: int | None = None
+    ) -> list[Any]:
         """A JSON-RPC batch: per request its ``result`` or an :class:`RpcError` (in request order)."""
         if not requests:
             return []
@@ -223,8 +253,62 @@ class RpcPool:
                     raise _EndpointFault("malformed response (batch item without result)")
             return out
 
-        result: list[Any] = await self._send(list(requests), take)
+        result: list[Any] = await self._send(list(requests), take, min_block, as_batch=True)
         return result
+
+    async def survey_heads(self) -> list[tuple[int, dict[str, Any]]]:
+        """``eth_getBlockByNumber("latest")`` from every available endpoint at once (one request each,
+        no failover): ``(endpoint index, block object)`` per endpoint that answered, best head first.
+
+        Records every answer in ``heads``; an endpoint more than ``max_lag_blocks`` behind the best
+        goes to ``lagging`` and is skipped until the next survey (its lag is logged)."""
+        self.lagging = {}
+        live = [i for i, ep in enumerate(self.endpoints) if ep.breaker.available()]
+
+        async def head(i: int) -> tuple[int, dict[str, Any]] | None:
+            def take(ep: Endpoint, body: Any, ids: list[int]) -> Any:
+                if isinstance(body, dict) and "error" in body:
+                    error = _classify(_error_of(body), "eth_getBlockByNumber")
+                    raise _EndpointFault(f"head block refused: {error}")
+                result = body.get("result") if isinstance(body, dict) and body.get("id") == ids[0] else None
+                if not isinstance(result, dict):
+                    raise _EndpointFault("malformed response to eth_getBlockByNumber(latest)")
+                return result
+
+            latest = [("eth_getBlockByNumber", ["latest", False])]
+            try:
+                block = await self._attempt(self.endpoints[i], latest, take, prefer=False)
+                number = int(block["number"], 16)
+            except _Failed:
+                return None
+            except (KeyError, TypeError, ValueError):
+                self.endpoints[i].breaker.record_failure("malformed head block")
+                return None
+            self.heads[i] = number
+            return i, block
+
+        answers = [a for a in await asyncio.gather(*(head(i) for i in live)) if a is not None]
+        if not answers:
+            summary = self._faults_summary()
+            raise self._unavailable(f"all {len(self.endpoints)} RPC endpoints failed: {summary}")
+        best = max(self.heads[i] for i, _ in answers)
+        for i, _ in answers:
+            lag = best - self.heads[i]
+            if lag > self.options.max_lag_blocks:
+                self.lagging[i] = lag
+                logger.warning(
+                    "%s: RPC endpoint %s is %d blocks behind the best head %d; skipped this cycle",
+                    self.chain, self.endpoints[i].label, lag, best,
+                )
+        answers.sort(key=lambda a: (-self.heads[a[0]], self._rank(a[0])))
+        return answers
+
+    def lags(self) -> dict[str, int]:
+        """Blocks behind the best head, per endpoint label, as of the last survey."""
+        if not self.heads:
+            return {}
+        best = max(self.heads.values())
+        return {self.endpoints[i].label: best - h for i, h in self.heads.items()}
 
     def remaining(self) -> float | None:
         return None if self.deadline is None else self.deadline - self.clock()
@@ -234,9 +318,17 @@ class RpcPool:
 
     # -- failover loop ---------------------------------------------------------------------------
 
-    def _order(self) -> list[Endpoint]:
-        n = len(self.endpoints)
-        return [self.endpoints[(self._preferred + i) % n] for i in range(n)]
+    def _rank(self, index: int) -> int:
+        return (index - self._preferred) % len(self.endpoints)
+
+    def _order(self, min_block: int | None = None) -> list[Endpoint]:
+        """Preferred first, then configured order; lagging endpoints left out (unless every one lags),
+        endpoints whose surveyed head is older than ``min_block`` last."""
+        indices = sorted(range(len(self.endpoints)), key=self._rank)
+        fresh = [i for i in indices if i not in self.lagging] or indices
+        if min_block is not None:
+            fresh.sort(key=lambda i: self.heads.get(i, min_block) < min_block)
+        return [self.endpoints[i] for i in fresh]
 
     def _unavailable(self, message: str) -> VenueUnavailable:
         return VenueUnavailable(message, venue="rpc", chain=self.chain)
@@ -255,42 +347,19 @@ class RpcPool:
         return "; ".join(faults) if faults else "no endpoint answered"
 
     async def _send(self, requests: list[tuple[str, list[Any]]],
-                    take: Callable[[Endpoint, Any, list[int]], Any]) -> Any:
+                    take: Callable[[Endpoint, Any, list[int]], Any], min_block: int | None = None,
+                    *, as_batch: bool = False) -> Any:
         for round_no in range(self.options.rounds):
-            tried = False
-            for ep in self._order():
-                if not ep.breaker.available():
-                    continue
-                tried = True
-                timeout = self._check_deadline()
-                ep.breaker.before_request()
-                try:
-                    if not ep.verified:
-                        await self._verify(ep, timeout)
-                        timeout = self._check_deadline()
-                    ids = [next(self._ids) for _ in requests]
-                    payload = [
-                        {"jsonrpc": "2.0", "id": i, "method": m, "params": p}
-                        for i, (m, p) in zip(ids, requests, strict=True)
-                    ]
-                    body = await self._post(ep, payload[0] if len(payload) == 1 else payload, timeout)
-                    out = take(ep, body, ids)
-                except _EndpointFault as fault:
-                    if fault.permanent:
-                        ep.breaker.disable(fault.reason)
-                    else:
-                        ep.breaker.record_failure(
-                            fault.reason, rate_limited=fault.rate_limited, retry_after_s=fault.retry_after_s
-                        )
-                    continue
-                ep.breaker.record_success()
-                self._preferred = self.endpoints.index(ep)
-                return out
+            order = [ep for ep in self._order(min_block) if ep.breaker.available()]
+            if order:
+                found, out = await self._race(order, requests, take, as_batch)
+                if found:
+                    return out
             if round_no == self.options.rounds - 1:
                 break
             backoff = min(self.options.backoff_cap_s, self.options.backoff_base_s * 2**round_no)
             wait = self.rng.uniform(0, backoff)  # full jitter
-            if not tried:
+            if not order:
                 waits = [w for e in self.endpoints if (w := e.breaker.seconds_until_available()) is not None]
                 if not waits:
                     break  # every endpoint disabled for good
@@ -301,11 +370,100 @@ class RpcPool:
             await asyncio.sleep(wait)
         raise self._unavailable(f"all {len(self.endpoints)} RPC endpoints failed: {self._faults_summary()}")
 
-    async def _verify(self, ep: Endpoint, seconds: float) -> None:
-        request_id = next(self._ids)
-        body = await self._post(
-            ep, {"jsonrpc": "2.0", "id": request_id, "method": "eth_chainId", "params": []}, seconds
-        )
+    async def _race(self, order: list[Endpoint], requests: list[tuple[str, list[Any]]],
+                    take: Callable[[Endpoint, Any, list[int]], Any], as_batch: bool) -> tuple[bool, Any]:
+        """Try ``order`` in turn; while an attempt has not answered after ``hedge_after_s``, send the
+        same request to the next endpoint too (a hedge) and take the first good answer. At most two
+        attempts are in flight; the loser is cancelled. ``(False, None)`` when every endpoint failed."""
+        queue = list(order)
+        running: set[asyncio.Task[Any]] = set()
+        hedge = self.options.hedge_after_s
+
+        def start() -> None:
+            ep = queue.pop(0)
+            running.add(asyncio.create_task(self._attempt(ep, requests, take, as_batch=as_batch)))
+
+        start()
+        try:
+            while running:
+                can_hedge = hedge is not None and bool(queue) and len(running) < 2
+                done, _ = await asyncio.wait(
+                    running, timeout=hedge if can_hedge else None, return_when=asyncio.FIRST_COMPLETED
+                )
+                if not done:  # no answer yet: hedge to the next endpoint
+                    self.hedges_sent += 1
+                    start()
+                    continue
+                for task in done:
+                    running.discard(task)
+                    error = task.exception()
+                    if error is None:
+                        return True, task.result()
+                    if not isinstance(error, _Failed):
+                        raise error
+                if queue and len(running) < 2:
+                    start()
+            return False, None
+        finally:
+            for task in running:
+                task.cancel()
+            if running:
+                await asyncio.gather(*running, return_exceptions=True)
+
+    async def _attempt(self, ep: Endpoint, requests: list[tuple[str, list[Any]]],
+                       take: Callable[[Endpoint, Any, list[int]], Any], *, as_batch: bool = False,
+                       prefer: bool = True) -> Any:
+        """One request to one endpoint (its chain id checked in the same HTTP request the first time);
+        the breaker records the outcome. Raises :class:`_Failed` on an endpoint fault. A single
+        request is sent as a JSON-RPC object, unless ``as_batch`` (a batch of one stays a batch)."""
+        timeout = self._check_deadline()
+        ep.breaker.before_request()
+        try:
+            ids = [next(self._ids) for _ in requests]
+            payload: list[dict[str, Any]] = [
+                {"jsonrpc": "2.0", "id": i, "method": m, "params": p}
+                for i, (m, p) in zip(ids, requests, strict=True)
+            ]
+            single = len(payload) == 1 and not as_batch
+            if ep.verified:
+                body = await self._post(ep, payload[0] if single else payload, timeout)
+            else:
+                body = await self._verified_post(ep, payload, timeout, single=single)
+            out = take(ep, body, ids)
+        except _EndpointFault as fault:
+            if fault.permanent:
+                ep.breaker.disable(fault.reason)
+            else:
+                ep.breaker.record_failure(
+                    fault.reason, rate_limited=fault.rate_limited, retry_after_s=fault.retry_after_s
+                )
+            raise _Failed(fault.reason) from None
+        except asyncio.CancelledError:
+            ep.breaker.cancel_trial()  # a hedge lost the race: neither a success nor a fault
+            raise
+        ep.breaker.record_success()
+        if prefer:  # the endpoint that answered keeps the cycle (the head survey does not choose)
+            self._preferred = self.endpoints.index(ep)
+        return out
+
+    async def _verified_post(
+        self, ep: Endpoint, payload: list[dict[str, Any]], seconds: float, *, single: bool
+    ) -> Any:
+        """First use of an endpoint: ``eth_chainId`` rides in the same JSON-RPC batch as the request.
+        An endpoint that does not answer batches gets the check as a request of its own."""
+        check_id = next(self._ids)
+        check = {"jsonrpc": "2.0", "id": check_id, "method": "eth_chainId", "params": []}
+        body = await self._post(ep, [check, *payload], seconds)
+        if not isinstance(body, list):
+            await self._verify(ep, seconds)
+            return await self._post(ep, payload[0] if single else payload, seconds)
+        answer = next((item for item in body if isinstance(item, dict) and item.get("id") == check_id), None)
+        self._check_chain_id(answer)
+        ep.verified = True
+        rest = [item for item in body if not (isinstance(item, dict) and item.get("id") == check_id)]
+        return rest[0] if single and len(rest) == 1 else rest
+
+    def _check_chain_id(self, body: object) -> None:
         if not isinstance(body, dict) or not isinstance(body.get("result"), str):
             raise _EndpointFault("malformed response to eth_chainId")
         try:
@@ -314,6 +472,13 @@ class RpcPool:
             raise _EndpointFault("malformed response to eth_chainId") from None
         if got != self.chain_id:
             raise _EndpointFault(f"serves chain id {got}, expected {self.chain_id}", permanent=True)
+
+    async def _verify(self, ep: Endpoint, seconds: float) -> None:
+        request_id = next(self._ids)
+        body = await self._post(
+            ep, {"jsonrpc": "2.0", "id": request_id, "method": "eth_chainId", "params": []}, seconds
+        )
+        self._check_chain_id(body)
         ep.verified = True
 
     async def _post(self, ep: Endpoint, payload: Any, seconds: float) -> Any:

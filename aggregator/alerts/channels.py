@@ -18,39 +18,33 @@ the SSRF guard unless the channel allows private destinations, and never appears
 
 from __future__ import annotations
 
-import html
 import json
 import time
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
+from aggregator.alerts.message import AlertMessage
+from aggregator.alerts.render import (
+    DISCORD_CONTENT_LIMIT,
+    TELEGRAM_LIMIT,
+    discord_payload,
+    plain_text,
+    slack_payload,
+    telegram_html,
+    webhook_payload,
+)
 from aggregator.alerts.rules import AlertChannel
 from aggregator.alerts.signing import signature_headers
 from aggregator.alerts.ssrf import BlockedDestination, check_url
 from aggregator.redaction import redact
 
-__all__ = ["AlertMessage", "SendResult", "send"]
+__all__ = ["AlertMessage", "SendResult", "secret_fragments", "send"]
 
-TELEGRAM_LIMIT = 4096
-DISCORD_LIMIT = 2000
+DISCORD_LIMIT = DISCORD_CONTENT_LIMIT
 DEFAULT_TELEGRAM_API = "https://api.telegram.org"
-
-
-@dataclass(frozen=True, slots=True)
-class AlertMessage:
-    """What an alert says. ``title`` carries the severity first; ``body`` is plain text lines."""
-
-    message_id: str  # stable across retries: the outbox delivery id
-    severity: Literal["warning", "critical", "resolved", "info"]
-    title: str
-    body: tuple[str, ...]
-    data: dict[str, Any]  # the machine-readable alert (webhook payload)
-
-    @property
-    def plain_text(self) -> str:
-        return "\n".join((self.title, *self.body))
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +55,23 @@ class SendResult:
     detail: str = ""
     provider_message_id: str | None = None
     new_chat_id: str | None = None  # Telegram group migrated to a supergroup
+
+
+def secret_fragments(channel: AlertChannel) -> tuple[str, ...]:
+    """Strings to redact for ``channel``: each secret whole, and the token-like parts of a secret URL
+    or bot token (path segments, query values and the part after ``:`` with a digit or capital letter,
+    at least 8 characters) in case a provider echoes only part of it. Longest first."""
+    whole = [
+        s.get_secret_value() for s in (channel.bot_token, channel.webhook_url, channel.signing_secret) if s
+    ]
+    parts: set[str] = set(whole)
+    for secret in whole:
+        split = urlsplit(secret)
+        pieces = [*split.path.split("/"), *(v for _, v in parse_qsl(split.query)), *secret.split(":")]
+        for piece in pieces:
+            if len(piece) >= 8 and any(c.isdigit() or c.isupper() for c in piece):
+                parts.add(piece)
+    return tuple(sorted(parts, key=len, reverse=True))
 
 
 def _truncate(text: str, limit: int) -> str:
@@ -87,14 +98,15 @@ def _json(response: httpx.Response) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-async def send(client: httpx.AsyncClient, channel: AlertChannel, message: AlertMessage) -> SendResult:
-    """Deliver ``message`` once; the caller (delivery worker) schedules retries from the result."""
-    secrets = tuple(
-        s.get_secret_value() for s in (channel.bot_token, channel.webhook_url, channel.signing_secret) if s
-    )
+async def send(
+    client: httpx.AsyncClient, channel: AlertChannel, message: AlertMessage, *, chat_id: str | None = None
+) -> SendResult:
+    """Deliver ``message`` once; the caller (delivery worker) schedules retries from the result.
+    ``chat_id`` overrides a Telegram channel's chat (a rule's own chat)."""
+    secrets = secret_fragments(channel)
     try:
         if channel.type == "telegram":
-            return await _send_telegram(client, channel, message)
+            return await _send_telegram(client, channel, message, chat_id)
         if channel.type == "slack":
             return await _send_slack(client, channel, message)
         if channel.type == "discord":
@@ -117,26 +129,17 @@ def _secret_url(channel: AlertChannel) -> str:
 
 
 async def _send_telegram(
-    client: httpx.AsyncClient, channel: AlertChannel, message: AlertMessage
+    client: httpx.AsyncClient, channel: AlertChannel, message: AlertMessage, chat_override: str | None
 ) -> SendResult:
-    if channel.bot_token is None or channel.chat_id is None:
+    chat_id = chat_override or channel.chat_id
+    if channel.bot_token is None or chat_id is None:
         return SendResult("permanent", detail="telegram channel needs bot_token and chat_id")
     base = (channel.api_base or DEFAULT_TELEGRAM_API).rstrip("/")
     check_url(base, allow_private=channel.allow_private)
     url = f"{base}/bot{channel.bot_token.get_secret_value()}/sendMessage"
-    chat_id = channel.chat_id
-    html_text = _truncate(
-        "\n".join(
-            (
-                f"<b>{html.escape(message.title, quote=False)}</b>",
-                *(html.escape(line, quote=False) for line in message.body),
-            )
-        ),
-        TELEGRAM_LIMIT,
-    )
     payload: dict[str, Any] = {
         "chat_id": chat_id,
-        "text": html_text,
+        "text": telegram_html(message),
         "parse_mode": "HTML",
         "link_preview_options": {"is_disabled": True},
     }
@@ -162,7 +165,7 @@ async def _send_telegram(
             payload["chat_id"] = migrated
             continue
         if response.status_code == 400 and "parse entities" in description and "parse_mode" in payload:
-            payload = {"chat_id": payload["chat_id"], "text": _truncate(message.plain_text, TELEGRAM_LIMIT)}
+            payload = {"chat_id": payload["chat_id"], "text": _truncate(plain_text(message), TELEGRAM_LIMIT)}
             continue
         if response.status_code >= 500:
             return SendResult("retry", response.status_code, _retry_after(response), description)
@@ -170,26 +173,9 @@ async def _send_telegram(
     return SendResult("permanent", detail="telegram kept rejecting the message")
 
 
-def _slack_escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
 async def _send_slack(client: httpx.AsyncClient, channel: AlertChannel, message: AlertMessage) -> SendResult:
     url = _secret_url(channel)
-    text = _slack_escape(message.plain_text)
-    payload = {
-        "text": text,
-        "blocks": [
-            {"type": "header", "text": {"type": "plain_text", "text": _truncate(message.title, 150)}},
-            {
-                "type": "section",
-                "text": {
-                    "type": "mrkdwn",
-                    "text": _truncate(_slack_escape("\n".join(message.body)) or " ", 3000),
-                },
-            },
-        ],
-    }
+    payload = slack_payload(message)
     response = await client.post(url, json=payload, follow_redirects=False)
     detail = response.text[:200]
     if response.status_code == 200:
@@ -205,18 +191,7 @@ async def _send_discord(
     client: httpx.AsyncClient, channel: AlertChannel, message: AlertMessage
 ) -> SendResult:
     url = _secret_url(channel)
-    colour = {"critical": 0xD0021B, "warning": 0xF5A623, "resolved": 0x2E8B57, "info": 0x4A90E2}
-    payload = {
-        "content": _truncate(message.title, DISCORD_LIMIT),
-        "embeds": [
-            {
-                "title": _truncate(message.title, 256),
-                "description": _truncate("\n".join(message.body), 4096),
-                "color": colour[message.severity],
-            }
-        ],
-        "allowed_mentions": {"parse": []},
-    }
+    payload = discord_payload(message)
     response = await client.post(url, params={"wait": "true"}, json=payload, follow_redirects=False)
     body = _json(response)
     if response.status_code in (200, 204):
@@ -236,17 +211,7 @@ async def _send_webhook(
     client: httpx.AsyncClient, channel: AlertChannel, message: AlertMessage
 ) -> SendResult:
     url = _secret_url(channel)
-    body = json.dumps(
-        {
-            "id": message.message_id,
-            "severity": message.severity,
-            "title": message.title,
-            "text": message.plain_text,
-            "alert": message.data,
-        },
-        sort_keys=True,
-        separators=(",", ":"),
-    ).encode()
+    body = json.dumps(webhook_payload(message), sort_keys=True, separators=(",", ":")).encode()
     headers = {"content-type": "application/json"}
     if channel.signing_secret is not None:
         headers |= signature_headers(

@@ -30,6 +30,7 @@ __all__ = [
     "AlertChannel",
     "AlertRule",
     "AlertsSettings",
+    "DeliverySettings",
     "Metric",
     "parse_duration",
 ]
@@ -106,6 +107,9 @@ class AlertRule(_Strict):
     channels: Annotated[tuple[str, ...], Field(min_length=1)]
     portfolio: str = "*"  # a portfolio name, or * for all
     wallet: str | None = None  # restrict to one wallet's accounts
+    portfolios: tuple[str, ...] = ()  # additionally restrict to these portfolios (empty: no restriction)
+    wallets: tuple[str, ...] = ()  # additionally restrict to these wallets' accounts (empty: all)
+    chat_id: str | None = None  # telegram: send this rule to another chat than the channel's
     repeat_warning: str = "6h"
     repeat_critical: str = "30m"
     enabled: bool = True
@@ -144,10 +148,52 @@ class AlertRule(_Strict):
     def repeat_interval(self, tier: Literal["warning", "critical"]) -> timedelta:
         return parse_duration(self.repeat_critical if tier == "critical" else self.repeat_warning)
 
+    def applies_to_portfolio(self, portfolio: str) -> bool:
+        """``portfolio`` (``*`` = all) and ``portfolios`` (empty = all) must both admit the name."""
+        if self.portfolio not in ("*", portfolio):
+            return False
+        return not self.portfolios or portfolio in self.portfolios
+
+    def wallet_filter(self) -> frozenset[str] | None:
+        """Lower-cased wallets the rule is restricted to (``wallet`` and ``wallets``), None = all."""
+        chosen = {w.lower() for w in (*self.wallets, *((self.wallet,) if self.wallet else ()))}
+        return frozenset(chosen) if chosen else None
+
+
+class DeliverySettings(_Strict):
+    """How the delivery worker retries (``[alerts.delivery]``).
+
+    Backoff is exponential with full jitter: attempt ``n`` (1-based) waits ``uniform(0, min(max_delay,
+    base_delay * 2**(n-1)))``, at least the provider's ``retry_after``. A row still failing once it is
+    older than ``chat_max_age`` (Telegram, Slack, Discord) or ``webhook_max_age`` goes to the dead
+    letters (status ``dead``). ``max_in_flight`` messages per channel are sent at once and their results
+    stored in one transaction: 1 (the default) means a crash can duplicate at most one message per
+    channel; more gives throughput on a slow disk at the price of more possible duplicates.
+    """
+
+    base_delay: str = "2s"
+    max_delay: str = "30m"
+    chat_max_age: str = "24h"
+    webhook_max_age: str = "72h"
+    timeout: str = "15s"
+    batch_size: Annotated[int, Field(gt=0, le=1000)] = 100
+    max_in_flight: Annotated[int, Field(gt=0, le=64)] = 1  # per channel; a crash may duplicate this many
+
+    @field_validator("base_delay", "max_delay", "chat_max_age", "webhook_max_age", "timeout")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        if parse_duration(value).total_seconds() <= 0:
+            raise ValueError(f"{value!r} must be a positive duration")
+        return value
+
+    def max_age(self, channel_type: str) -> timedelta:
+        return parse_duration(self.webhook_max_age if channel_type == "webhook" else self.chat_max_age)
+
 
 class AlertsSettings(_Strict):
     channels: dict[str, AlertChannel] = {}
     rules: tuple[AlertRule, ...] = ()
+    delivery: DeliverySettings = DeliverySettings()
 
     @model_validator(mode="after")
     def _channels_exist(self) -> AlertsSettings:

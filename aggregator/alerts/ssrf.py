@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-__all__ = ["BlockedDestination", "Destination", "check_url", "is_blocked_address"]
+__all__ = ["BlockedDestination", "Destination", "check_url", "is_blocked_address", "resolve_host"]
 
 Resolver = Callable[[str, int], Sequence[str]]
 
@@ -66,6 +66,12 @@ def _system_resolver(host: str, port: int) -> Sequence[str]:
     return [str(info[4][0]) for info in infos]
 
 
+def resolve_host(host: str, port: int) -> Sequence[str]:
+    """Resolve ``host`` through the module's resolver (looked up at call time, so tests can patch
+    ``_system_resolver`` with one they control)."""
+    return _system_resolver(host, port)
+
+
 def is_blocked_address(text: str) -> bool:
     address = ipaddress.ip_address(text.split("%", maxsplit=1)[0])
     if isinstance(address, ipaddress.IPv6Address):
@@ -75,7 +81,7 @@ def is_blocked_address(text: str) -> bool:
     return any(address in net for net in _BLOCKED_NETWORKS if net.version == address.version)
 
 
-def check_url(url: str, *, allow_private: bool = False, resolver: Resolver = _system_resolver) -> Destination:
+def check_url(url: str, *, allow_private: bool = False, resolver: Resolver | None = None) -> Destination:
     """Validate a webhook URL and pin its resolution. https only unless ``allow_private``."""
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http"):
@@ -95,7 +101,7 @@ def check_url(url: str, *, allow_private: bool = False, resolver: Resolver = _sy
                 "webhook host is a numeric form that is not a plain IP address"
             ) from None
         try:
-            addresses = tuple(dict.fromkeys(resolver(host, port)))
+            addresses = tuple(dict.fromkeys((resolver or resolve_host)(host, port)))
         except OSError:
             raise BlockedDestination("webhook host does not resolve") from None
     if not addresses:

@@ -37,6 +37,8 @@ class AlertState:
     silenced_until: datetime | None = None
     last_value: float | None = None
     notified_in_episode: bool = False  # a resolve is sent only for an episode that was notified
+    fired_at: datetime | None = None  # start of the current (or last) episode
+    resolved_at: datetime | None = None  # end of the last episode
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,10 +85,17 @@ def step(
     if state.tier == "ok" and new_tier != "ok":
         episode = state.episode + 1
         next_state = replace(
-            next_state, episode=episode, acknowledged=False, notified_in_episode=False, last_notified_at=None
+            next_state,
+            episode=episode,
+            acknowledged=False,
+            notified_in_episode=False,
+            last_notified_at=None,
+            fired_at=now,
+            resolved_at=None,
         )
         decision = Decision("fire", new_tier, episode, value)
     elif state.tier != "ok" and new_tier == "ok":
+        next_state = replace(next_state, resolved_at=now)
         if state.notified_in_episode:
             decision = Decision("resolve", "ok", state.episode, value)
     elif _RANK[new_tier] > _RANK[state.tier]:

@@ -2,13 +2,17 @@
 
 No chain and no venue is read: the file (``docs/portfolio-file.md``) gives accounts, positions,
 parameters, prices and vols; ``config/risk.toml`` (and the user's config) gives the rest. The
-assessment is ``risk.engine.assess``; the JSON document is ``aggregator.report_composite``
+assessment is ``risk.engine.assess``, plus (unless ``--no-rebalance``) the rebalancing advice of
+``risk.rebalance`` (``aggregator.whatif.advise_book``; figures from the advisor's exact linear
+model, no second Monte Carlo) in ``composite.rebalancing``; the JSON document is
+``aggregator.report_composite``
 (``+inf`` health is ``null``). A bad file exits 2 with a message naming the item.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -20,6 +24,7 @@ from aggregator.config import load_config
 from aggregator.portfolio_file import load_portfolio_file
 from aggregator.report import dumps
 from aggregator.report_composite import AssessReport, build_assess_report
+from aggregator.whatif import advise_book, parse_idle
 from risk.engine import assess as run_assessment
 
 __all__ = ["assess"]
@@ -96,6 +101,21 @@ def _render(report: AssessReport) -> None:
             greeks.add_row(f, _num(units, ",.4f"), _num(c.greeks.delta_usd.get(f), ",.0f"),
                            _num(c.greeks.gamma.get(f)), _num(c.greeks.vega.get(f, 0.0), ",.2f"))
         out_console.print(greeks)
+    if c.rebalancing:
+        moves = Table(title="rebalancing advice (cumulative figures)")
+        for col in ("from", "to", "amount", "USD", "action", "CHF", "stressed CHF", "transfer"):
+            moves.add_column(col)
+        for m in c.rebalancing:
+            transfer = (
+                f"bridge {m.source_location} → {m.destination_location}, ~{m.delay_minutes:g} min"
+                if m.slow else "same chain"
+            )
+            moves.add_row(
+                m.source, m.destination, f"{m.amount:,.6g} {m.token}", _num(m.usd, ",.0f"), m.action,
+                f"{_num(m.chf_before)} → {_num(m.chf_after)}",
+                f"{_num(m.stressed_chf_before)} → {_num(m.stressed_chf_after)}", transfer,
+            )
+        out_console.print(moves)
     for w in c.warnings:
         out_console.print(f"[yellow]warning:[/] {w}", highlight=False)
 
@@ -104,22 +124,45 @@ def assess(
     portfolio: Annotated[
         Path, typer.Option("--portfolio", "-p", help="Portfolio file (TOML or JSON).", dir_okay=False)
     ],
+    *,
     config: ConfigOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
     seed: Annotated[
         int | None, typer.Option("--seed", help="Monte Carlo seed (default: risk.mc_seed).")
     ] = None,
+    rebalance: Annotated[
+        bool,
+        typer.Option("--rebalance/--no-rebalance", help="Add the rebalancing advice (JSON: rebalancing)."),
+    ] = True,
+    idle: Annotated[
+        list[str] | None,
+        typer.Option("--idle", help="Idle balance the advice may use: AMOUNT:TOKEN:LOCATION (repeatable)."),
+    ] = None,
+    target_chf: Annotated[
+        float | None,
+        typer.Option("--target-chf", help="Advice: reach this stressed CHF with the least moved."),
+    ] = None,
 ) -> None:
-    """Assess a portfolio described in a file: CHF, stress, p_liq, distances, hedges, greeks.
+    """Assess a portfolio described in a file: CHF, stress, p_liq, distances, hedges, greeks, rebalancing.
 
     Examples:
       crossmargin assess --portfolio config/examples/portfolio.toml
       crossmargin assess -p book.json --json
+      crossmargin assess -p book.toml --idle 20000:USDC:ethereum --target-chf 1.5
     """
     settings = load_config(config).settings
     loaded = load_portfolio_file(portfolio, assets=settings.assets, settings=settings.risk)
     assessment = run_assessment(loaded.portfolio, loaded.market, loaded.params, rng_seed=seed)
-    report = build_assess_report(loaded.portfolio, assessment, loaded.warnings)
+    notes: tuple[str, ...] = ()
+    if rebalance:
+        advice = advise_book(
+            loaded.portfolio, loaded.market, loaded.params, settings,
+            idle=[parse_idle(t) for t in idle or []], target_chf=target_chf,
+        )
+        assessment = replace(assessment, rebalancing=advice.moves)
+        shown = advice.moves or target_chf is not None
+        notes = tuple(f"rebalancing: {n}" for n in advice.notes if shown)
+    report = build_assess_report(loaded.portfolio, assessment, (*loaded.warnings, *notes))
     if as_json:
         typer.echo(dumps(report.model_dump()))
         return

@@ -63,7 +63,12 @@ def downgrade_cmd(
 
 @db_app.command("current")
 def current_cmd(config: ConfigOption = None) -> None:
-    """Show the database, its schema revision and the latest revision this crossmargin knows."""
+    """Show the database, its schema revision and the latest revision this crossmargin knows.
+
+    Examples:
+      crossmargin db current
+      CROSSMARGIN_DATABASE_URL=postgresql://crossmargin@db/crossmargin crossmargin db current
+    """
     engine = _engine(config)
     current = current_revision(engine)
     head = head_revision()

@@ -104,7 +104,12 @@ def up(
     no_venues: Annotated[bool, typer.Option("--no-venues", help="Do not start the venue server.")] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Start the devnet detached, deploy and seed it, write the state file and a user config."""
+    """Start the devnet detached, deploy and seed it, write the state file and a user config.
+
+    Examples:
+      crossmargin devnet up
+      crossmargin devnet status
+    """
     state_path = state_file or default_state_path()
     if state_path.exists():
         try:
@@ -137,7 +142,12 @@ def price(
     state_file: StateOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Move a factor's price everywhere at once (Aave, Morpho, Comet stand-in, venue servers)."""
+    """Move a factor's price everywhere at once (Aave, Morpho, Comet stand-in, venue servers).
+
+    Examples:
+      crossmargin devnet price ETH 2500
+      crossmargin devnet price BTC 55000
+    """
     try:
         value = Decimal(usd)
     except InvalidOperation as exc:
@@ -161,7 +171,12 @@ def warp(
     state_file: StateOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Move chain time forward (evm_increaseTime + mine) so interest accrues."""
+    """Move chain time forward (evm_increaseTime + mine) so interest accrues.
+
+    Examples:
+      crossmargin devnet warp 30d
+      crossmargin devnet warp 3600
+    """
     seconds = parse_duration(duration)
     net = connect(_load_running(state_file))
     timestamp = net.warp(seconds)
@@ -173,7 +188,11 @@ def warp(
 
 @devnet_app.command("status")
 def status(state_file: StateOption = None, as_json: JsonOption = False) -> None:
-    """Is the devnet up; block, prices and each demo wallet's Aave health factor."""
+    """Is the devnet up; block, prices and each demo wallet's Aave health factor.
+
+    Examples:
+      crossmargin devnet status
+    """
     state_path = state_file or default_state_path()
     net = connect(_load_running(state_path))
     block = net.w3.eth.get_block("latest")
@@ -207,7 +226,11 @@ def status(state_file: StateOption = None, as_json: JsonOption = False) -> None:
 
 @devnet_app.command("down")
 def down(state_file: StateOption = None) -> None:
-    """Stop the processes `up` started (by PID, from the state file) and remove the state file."""
+    """Stop the processes `up` started (by PID, from the state file) and remove the state file.
+
+    Examples:
+      crossmargin devnet down
+    """
     state_path = state_file or default_state_path()
     state = load_state(state_path)
     stopped: list[str] = []

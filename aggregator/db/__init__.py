@@ -2,14 +2,14 @@
 and CSV export. SQLite (WAL) by default under the user's data directory; PostgreSQL by URL.
 
 Entry points: :func:`open_database` (resolve, connect, check or upgrade the schema), :class:`Repository`
-(``store_scan`` and wallets), ``aggregator.db.history`` (reads), :func:`apply_retention` (the scheduler's
+(``store_scan`` and wallets), ``aggregator.db.history`` (reads), :func:`run_retention` (the scheduler's
 job), ``aggregator.db.export`` (CSV).
 """
 
 from aggregator.db.engine import create_engine, default_sqlite_path, redact, resolve_url, write_transaction
 from aggregator.db.migrate import current_revision, downgrade, head_revision, open_database, upgrade
 from aggregator.db.repository import Repository, ScanInfo, StoreResult, WalletInfo
-from aggregator.db.retention import RetentionPolicy, RetentionReport, apply_retention
+from aggregator.db.retention import RetentionPolicy, RetentionReport, apply_retention, run_retention
 
 __all__ = [
     "Repository",
@@ -27,6 +27,7 @@ __all__ = [
     "open_database",
     "redact",
     "resolve_url",
+    "run_retention",
     "upgrade",
     "write_transaction",
 ]

@@ -154,6 +154,19 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
             yield connection
 
 
+def _sqlite_hint(error: object) -> str:
+    """What an SQLite result code means for the user (``sqlite3`` errors carry ``sqlite_errorname``):
+    a full or failing disk, a read-only file or file system, a file that cannot be opened."""
+    name = str(getattr(error, "sqlite_errorname", "") or "")
+    if name.startswith("SQLITE_FULL") or name.startswith("SQLITE_IOERR"):
+        return " (is the disk full or failing? the transaction was rolled back; earlier data is intact)"
+    if name.startswith("SQLITE_READONLY"):
+        return " (the database file, its directory or its file system is read-only; nothing was written)"
+    if name.startswith("SQLITE_CANTOPEN"):
+        return " (missing directory, no permission, or a read-only file system)"
+    return ""
+
+
 @contextmanager
 def storage_errors(url: sa.URL, action: str) -> Iterator[None]:
     """Turn a driver error into a StorageError naming the action and the redacted URL."""
@@ -163,6 +176,6 @@ def storage_errors(url: sa.URL, action: str) -> Iterator[None]:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else type(exc).__name__
         if url.password:
             reason = reason.replace(str(url.password), "***")
-        raise StorageError(f"cannot {action} ({redact(url)}): {reason}") from None
+        raise StorageError(f"cannot {action} ({redact(url)}): {reason}{_sqlite_hint(exc.orig)}") from None
     except OSError as exc:
         raise StorageError(f"cannot {action} ({redact(url)}): {exc.strerror or exc}") from None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -113,6 +113,9 @@ class FactorPriceHistory:
         return out
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _inf(value: float | None) -> float:
     return math.inf if value is None else value
 
@@ -125,24 +128,99 @@ def portfolio_id(conn: Connection, name: str) -> int:
     return int(found)
 
 
-def _window(query: Any, since: datetime | None, until: datetime | None) -> Any:
+def _epoch_micros(column: Any, dialect: str) -> Any:
+    """``column`` (a ``UtcDateTime``) as integer microseconds since the Unix epoch, computed in SQL.
+
+    PostgreSQL: ``EXTRACT(EPOCH ...)`` is an exact ``numeric`` from version 14. SQLite: the column holds
+    SQLAlchemy's text ``YYYY-MM-DD HH:MM:SS.ffffff`` (UTC): whole seconds from ``strftime('%s')`` plus
+    the six fraction digits. An integer is far cheaper to fetch than a datetime (no per-row parsing)
+    and lets the database bucket times for downsampling."""
+    if dialect == "postgresql":
+        return sa.cast(sa.extract("epoch", column) * 1_000_000, sa.BigInteger)
+    seconds = sa.cast(sa.func.strftime("%s", column), sa.BigInteger)
+    return seconds * 1_000_000 + sa.cast(sa.func.substr(column, 21, 6), sa.BigInteger)
+
+
+def _from_micros(micros: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=micros)
+
+
+def _raw_rows(conn: Connection, query: Any) -> list[tuple[Any, ...]]:
+    """The driver's own row tuples, skipping SQLAlchemy's per-row result processing (a history read
+    returns tens of thousands of rows of plain numbers and strings; the few typed columns are
+    converted by the caller: ``_decimal`` for ``ExactDecimal``, times as epoch microseconds)."""
+    result = conn.execute(query)
+    try:
+        return list(result.cursor.fetchall())
+    finally:
+        result.close()
+
+
+def _decimal(value: Any) -> Decimal:
+    """An ``ExactDecimal`` read raw: ``Decimal`` from PostgreSQL, decimal text from SQLite."""
+    return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+def _step_micros(every: timedelta | None) -> int | None:
+    if every is None:
+        return None
+    step = int(every.total_seconds() * 1_000_000)
+    if step <= 0:
+        raise InputError("the sampling interval must be positive")
+    return step
+
+
+def _snapshot_window(
+    dialect: str, pid: int, since: datetime | None, until: datetime | None, every: timedelta | None
+) -> Any:
+    """A subquery ``(id, us, status)`` of the portfolio's snapshots in the window. With ``every``,
+    only the last snapshot of each bucket of that length (aligned to the Unix epoch), chosen in SQL
+    with ``row_number()`` over ``us / step`` (integer division on both dialects)."""
+    micros = _epoch_micros(Snapshot.taken_at, dialect)
+    step = _step_micros(every)
+    columns = [
+        Snapshot.id.label("id"),
+        Snapshot.taken_at.label("taken_at"),
+        micros.label("us"),
+        Snapshot.status.label("status"),
+    ]
+    if step is not None:
+        rank = sa.func.row_number().over(
+            partition_by=micros // step, order_by=(Snapshot.taken_at.desc(), Snapshot.id.desc())
+        )
+        columns.append(rank.label("rank"))
+    query = sa.select(*columns).where(Snapshot.portfolio_id == pid)
     if since is not None:
         query = query.where(Snapshot.taken_at >= since)
     if until is not None:
         query = query.where(Snapshot.taken_at <= until)
-    return query
+    window = query.subquery("snaps")
+    if step is None:
+        return window
+    return (
+        sa.select(window.c.id, window.c.taken_at, window.c.us, window.c.status)
+        .where(window.c.rank == 1)
+        .subquery("sampled")
+    )
 
 
 def chf_history(
-    engine: Engine, portfolio: str, since: datetime | None = None, until: datetime | None = None
+    engine: Engine,
+    portfolio: str,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    *,
+    every: timedelta | None = None,
 ) -> list[ChfPoint]:
-    """The composite figures of every stored snapshot of ``portfolio`` in the window, oldest first."""
+    """The composite figures of the stored snapshots of ``portfolio`` in the window, oldest first;
+    with ``every``, the last snapshot of each bucket of that length (downsampled in SQL)."""
     with storage_errors(engine.url, "read the CHF history"), engine.connect() as conn:
         pid = portfolio_id(conn, portfolio)
-        query = _window(
+        snaps = _snapshot_window(engine.dialect.name, pid, since, until, every)
+        query = (
             sa.select(
-                Snapshot.taken_at,
-                Snapshot.status,
+                snaps.c.us,
+                snaps.c.status,
                 AssessmentRow.chf,
                 AssessmentRow.chf_account,
                 AssessmentRow.stressed_chf,
@@ -152,40 +230,45 @@ def chf_history(
                 AssessmentRow.netted_hf,
                 AssessmentRow.fragmentation_cost_usd,
             )
-            .join(AssessmentRow, AssessmentRow.snapshot_id == Snapshot.id)
-            .where(Snapshot.portfolio_id == pid)
-            .order_by(Snapshot.taken_at),
-            since,
-            until,
+            .join(AssessmentRow, AssessmentRow.snapshot_id == snaps.c.id)
+            .order_by(snaps.c.taken_at, snaps.c.id)
         )
-        return [
-            ChfPoint(
-                taken_at=r[0],
-                snapshot_status=r[1],
-                chf=_inf(r[2]),
-                chf_account=r[3],
-                stressed_chf=_inf(r[4]),
-                stressed_scenario=r[5],
-                p_liq=r[6],
-                pooled_hf=_inf(r[7]),
-                netted_hf=_inf(r[8]),
-                fragmentation_cost_usd=r[9],
-            )
-            for r in conn.execute(query).all()
-        ]
+        rows = _raw_rows(conn, query)
+    return [
+        ChfPoint(
+            taken_at=_from_micros(us),
+            snapshot_status=status,
+            chf=_inf(chf),
+            chf_account=chf_account,
+            stressed_chf=_inf(stressed),
+            stressed_scenario=scenario,
+            p_liq=p_liq,
+            pooled_hf=_inf(pooled),
+            netted_hf=_inf(netted),
+            fragmentation_cost_usd=fragmentation,
+        )
+        for us, status, chf, chf_account, stressed, scenario, p_liq, pooled, netted, fragmentation in rows
+    ]
 
 
 def account_health_history(
-    engine: Engine, portfolio: str, since: datetime | None = None, until: datetime | None = None
+    engine: Engine,
+    portfolio: str,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    *,
+    every: timedelta | None = None,
 ) -> dict[str, list[AccountHealthPoint]]:
-    """Per account (``deployment/account_id``), its health at every snapshot in the window, oldest first."""
+    """Per account (``deployment/account_id``), its health at every snapshot in the window, oldest
+    first; with ``every``, at the last snapshot of each bucket of that length (downsampled in SQL)."""
     with storage_errors(engine.url, "read the account health history"), engine.connect() as conn:
         pid = portfolio_id(conn, portfolio)
-        query = _window(
+        snaps = _snapshot_window(engine.dialect.name, pid, since, until, every)
+        query = (
             sa.select(
                 AccountSnapshot.deployment,
                 AccountSnapshot.account_id,
-                Snapshot.taken_at,
+                snaps.c.us,
                 AccountSnapshot.status,
                 AccountSnapshot.status_reason,
                 AccountSnapshot.health,
@@ -193,25 +276,27 @@ def account_health_history(
                 AccountSnapshot.venue_health,
                 AccountSnapshot.model_drift,
             )
-            .join(Snapshot, AccountSnapshot.snapshot_id == Snapshot.id)
-            .where(Snapshot.portfolio_id == pid)
-            .order_by(Snapshot.taken_at, AccountSnapshot.id),
-            since,
-            until,
+            .join(AccountSnapshot, AccountSnapshot.snapshot_id == snaps.c.id)
+            .order_by(snaps.c.taken_at, AccountSnapshot.id)
         )
-        out: dict[str, list[AccountHealthPoint]] = defaultdict(list)
-        for dep, acc, taken, status, reason, health, infinite, venue, drift in conn.execute(query).all():
-            out[f"{dep}/{acc}"].append(
-                AccountHealthPoint(
-                    taken_at=taken,
-                    status=status,
-                    status_reason=reason,
-                    health=math.inf if infinite else health,
-                    venue_health=venue,
-                    model_drift=drift,
-                )
+        rows = _raw_rows(conn, query)
+    out: dict[str, list[AccountHealthPoint]] = defaultdict(list)
+    times: dict[int, datetime] = {}
+    for dep, acc, us, status, reason, health, infinite, venue, drift in rows:
+        taken = times.get(us)
+        if taken is None:
+            taken = times[us] = _from_micros(us)
+        out[f"{dep}/{acc}"].append(
+            AccountHealthPoint(
+                taken_at=taken,
+                status=status,
+                status_reason=reason,
+                health=math.inf if infinite else health,
+                venue_health=None if venue is None else _decimal(venue),
+                model_drift=drift,
             )
-        return dict(out)
+        )
+    return dict(out)
 
 
 def positions_at(engine: Engine, portfolio: str, at: datetime | None = None) -> PositionsAt | None:

@@ -267,6 +267,7 @@ class OutboxRow(Base):
     attempts: Mapped[int] = mapped_column(sa.Integer)
     next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime)
     leased_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    leased_by: Mapped[str | None] = mapped_column(sa.String(100))  # worker holding the lease
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     last_error: Mapped[str | None] = mapped_column(sa.Text)
@@ -289,3 +290,6 @@ class Delivery(Base):
     ok: Mapped[bool] = mapped_column(sa.Boolean)
     error: Mapped[str | None] = mapped_column(sa.Text)
     latency_ms: Mapped[float | None] = mapped_column(sa.Double)
+    outcome: Mapped[str | None] = mapped_column(sa.String(16))  # in_flight | sent | retry | permanent | dead
+    worker: Mapped[str | None] = mapped_column(sa.String(100))
+    provider_message_id: Mapped[str | None] = mapped_column(sa.String(200))

@@ -20,13 +20,15 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from adapters.addresses import InvalidAddress, parse_address
+from aggregator.db import alerts_store
 from aggregator.db.convert import finite_or_none, position_params, to_jsonable
 from aggregator.db.engine import storage_errors, write_transaction
 from aggregator.db.models import (
@@ -44,6 +46,12 @@ from aggregator.db.models import (
 from aggregator.errors import InputError, StorageError
 from risk.assessment import AccountAssessment, Assessment
 from risk.model import AccountStatus, MarginAccount
+
+if TYPE_CHECKING:
+    from aggregator.alerts.decide import AlertOutcome, DedupKey
+    from aggregator.alerts.state import AlertState
+
+_NO_STATES: Mapping[Any, Any] = MappingProxyType({})
 
 __all__ = ["OUTBOX_FIELDS", "Repository", "ScanInfo", "StoreResult", "WalletInfo"]
 
@@ -102,8 +110,12 @@ class Repository:
         factor_prices: Mapping[str, float] | None = None,
         outbox: Sequence[Mapping[str, Any]] = (),
         taken_at: datetime | None = None,
+        alert_states: Mapping[DedupKey, AlertState] = _NO_STATES,
     ) -> StoreResult:
         """Store one portfolio's snapshot of one scan in one transaction (see the module docstring).
+
+        ``alert_states`` (from ``aggregator.alerts.decide``) are upserted in the same transaction as
+        the snapshot and its outbox rows (``aggregator.db.alerts_store.write_alert_states``).
 
         ``taken_at`` defaults to the assessment's ``as_of``, else the scan's start; factor prices are
         stored at that time.
@@ -178,7 +190,26 @@ class Repository:
                     _insert(conn, OutboxRow).on_conflict_do_nothing(),
                     [{**row, "snapshot_id": snapshot_id} for row in outbox_rows],
                 )
+            alerts_store.write_alert_states(conn, alert_states, self._now())
             return StoreResult(snapshot_id=snapshot_id, created=True)
+
+    # ------------------------------------------------------------------------------------------
+    # alerts (aggregator.db.alerts_store)
+
+    def load_alert_states(self, portfolio: str) -> dict[DedupKey, AlertState]:
+        """The stored alert state of every key of ``portfolio``, with the silences that apply to it."""
+        return alerts_store.load_alert_states(self.engine, portfolio)
+
+    def store_alert_outcome(self, portfolio: str, outcome: AlertOutcome) -> None:
+        """Store a decision made without a snapshot (heartbeat): states and outbox rows, one transaction."""
+        outbox_rows = _outbox_rows(outcome.outbox, self._now())
+        with (
+            storage_errors(self.engine.url, f"store alerts of portfolio {portfolio!r}"),
+            write_transaction(self.engine) as conn,
+        ):
+            if outbox_rows:
+                conn.execute(_insert(conn, OutboxRow).on_conflict_do_nothing(), outbox_rows)
+            alerts_store.write_alert_states(conn, outcome.states, self._now())
 
     def finish_scan(
         self, scan_id: str, *, status: str, finished_at: datetime, error: str | None = None

@@ -11,13 +11,24 @@ name                   index  intended book
                               ETH short (venue server); hedged as a whole, each leg liquidatable alone
 ``fund``               3      (b) Aave: 2 WBTC + 20 wstETH vs 60,000 DAI + 10 WETH; Morpho
                               (``MORPHO_BOOK``), the Comet stand-in (``COMET_BOOK``), dYdX and Derive
-                              (venue server) where those parts are deployed
+                              (venue server), Aevo (long 2 ETH-PERP) and Deribit (short 5 ETH calls)
+                              (Aevo / Deribit server) where those parts are deployed
 ``near_liquidation``   4      (c) Aave: 5 WETH vs 11,785 USDC: HF = 15,000*0.825/11,785 = 1.0501
 ``emode``              5      Aave e-mode 1 (ETH correlated): 10 wstETH vs 9 WETH: HF 1.2193
 ``empty``              6      (d) nothing anywhere
 ``liquidator``         7      no position; used by tests and the demo to liquidate
 ``treasury``           9      Aave reserve treasury
 =====================  =====  ===========================================================================
+
+GMX v2 (with the venue server): ``fund`` is long 30,000 USD of ETH at 3,000 on 3,000 USDC
+(``gmx.GMX_BOOK``: h 9.93, liquidated near ETH = 2,732). The venue accounts (Hyperliquid, dYdX,
+Derive, Aevo, Deribit) are in ``venue_client``'s docstring; Aevo / Deribit are read with the devnet's
+throwaway credentials (``state.credentials``, written to the devnet ``secrets.toml``).
+
+Idle wallet balances (``IDLE_BOOK``, minted by ``seed_aave`` after the borrows and left in the wallet,
+outside every account): ``hedged`` 2,500 USDC + 1.5 WETH, ``near_liquidation`` 1,000 USDC + 0.5 WETH.
+A wallet's ERC-20 balance is its idle amount plus what it borrowed (borrowed tokens land in the
+wallet): ``near_liquidation`` holds 12,785 USDC, ``hedged`` 17,500 USDC.
 
 Amounts are whole-token Decimals; ``to_base_units`` converts with the token's decimals.
 """
@@ -31,16 +42,19 @@ from eth_typing import ChecksumAddress
 
 from aggregator.devnet.aave import AaveDeployment, borrow, set_user_emode, supply
 from aggregator.devnet.market import TOKENS
+from aggregator.devnet.tokens import mint
 from aggregator.devnet.txs import Txs
 
 __all__ = [
     "AAVE_BOOK",
     "COMET_BOOK",
+    "IDLE_BOOK",
     "MORPHO_BOOK",
     "WALLET_INDEX",
     "AaveIntent",
     "CometIntent",
     "seed_aave",
+    "seed_idle",
     "to_base_units",
 ]
 
@@ -107,6 +121,12 @@ COMET_BOOK: dict[str, CometIntent] = {
     "fund": CometIntent(collateral={"WETH": Decimal(3)}, borrow=Decimal(4_000)),
 }
 
+#: wallet -> token -> whole tokens minted to the wallet and left there (idle wallet balances).
+IDLE_BOOK: dict[str, dict[str, Decimal]] = {
+    "hedged": {"USDC": Decimal(2_500), "WETH": Decimal("1.5")},
+    "near_liquidation": {"USDC": Decimal(1_000), "WETH": Decimal("0.5")},
+}
+
 _DECIMALS = {t.symbol: t.decimals for t in TOKENS}
 
 
@@ -126,7 +146,8 @@ def seed_aave(
 ) -> None:
     """Seed ``AAVE_BOOK`` with real transactions: mint, approve, supply, then e-mode, then borrow.
 
-    All supplies go first (the LP's liquidity must be there before anyone borrows).
+    All supplies go first (the LP's liquidity must be there before anyone borrows); then
+    ``IDLE_BOOK`` is minted (:func:`seed_idle`).
     """
     for name, intent in AAVE_BOOK.items():
         for symbol, amount in intent.supply.items():
@@ -136,3 +157,11 @@ def seed_aave(
             set_user_emode(txs, aave, wallets[name], intent.emode)
         for symbol, amount in intent.borrow.items():
             borrow(txs, aave, wallets[name], tokens[symbol], to_base_units(symbol, amount))
+    seed_idle(txs, tokens, wallets)
+
+
+def seed_idle(txs: Txs, tokens: dict[str, ChecksumAddress], wallets: dict[str, ChecksumAddress]) -> None:
+    """Mint ``IDLE_BOOK`` to the wallets (real ``mint`` transactions), left idle in the wallet."""
+    for name, held in IDLE_BOOK.items():
+        for symbol, amount in held.items():
+            mint(txs, tokens[symbol], wallets[name], to_base_units(symbol, amount))

@@ -6,10 +6,16 @@ tokens; Aave V3 (``aave.deploy_aave``); Morpho Blue and the Comet stand-in when 
 says they were skipped); the demo book seeded with block timestamps frozen so the seeded figures are
 exact (``anvil_setBlockTimestampInterval 0``; time follows the wall clock again afterwards); the venue
 API server process (``python -m aggregator.devnet.venues --port N``) when that package exists.
+With the venue server, the GMX v2 Reader / DataStore stand-ins (``aggregator.devnet.gmx``) are
+deployed and seeded, and the server's GMX tickers point at the devnet tokens (``state.gmx``); and the
+Aevo / Deribit server process (``python -m aggregator.devnet.venues.aevo --port M --exit-with
+<anvil pid>``, so it also ends when ``crossmargin devnet down`` stops anvil) is started and seeded with
+the devnet's own throwaway credentials (``state.credentials``, ``venue_client.seed_credentialed``);
+``state.venues["api_urls"]`` gets ``aevo`` (its root) and ``deribit`` (``/api/v2``).
 
 ``Devnet.set_price(factor, usd)`` moves a factor everywhere at once: the Aave price source of every
 token priced in that factor (``market.TOKENS``: price = factor price × ratio), the Morpho and Comet
-oracles, and the venue server's marks/oracles.
+oracles, and both venue servers' marks/oracles/indexes.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from aggregator.devnet import venue_client
 from aggregator.devnet.aave import AaveDeployment, deploy_aave, set_aave_prices
 from aggregator.devnet.anvil import CHAIN_ID, AnvilError, AnvilProcess, free_port, start_anvil, stop_pid
 from aggregator.devnet.book import WALLET_INDEX, seed_aave
+from aggregator.devnet.gmx import deploy_and_seed as deploy_gmx_and_seed
 from aggregator.devnet.market import INITIAL_FACTOR_PRICES, TOKENS, token_price
 from aggregator.devnet.multicall3 import install_multicall3
 from aggregator.devnet.state import DevnetNotRunning, DevnetState
@@ -52,6 +59,7 @@ class Devnet:
     txs: Txs
     anvil: AnvilProcess | None = None
     venue_process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    cred_venue_process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
     def rpc_url(self) -> str:
@@ -93,6 +101,9 @@ class Devnet:
         if self.state.api_url:
             venue_client.set_price(self.state.api_url, factor, price)
             moved.append(f"venue servers {factor} mark/oracle/index = {price}")
+        if self.state.cred_api_url:
+            venue_client.set_price(self.state.cred_api_url, factor, price)
+            moved.append(f"aevo/deribit server {factor} mark/index = {price}")
         self.state.factor_prices = {k: str(v) for k, v in prices.items()}
         return moved
 
@@ -106,13 +117,13 @@ class Devnet:
 
     def stop(self) -> None:
         """Stop the processes this devnet started (handles if held, else PIDs from the state)."""
+        if self.cred_venue_process is not None:
+            _terminate(self.cred_venue_process)
+            self.cred_venue_process = None
+        elif self.state.cred_venue_pid:
+            stop_pid(self.state.cred_venue_pid)
         if self.venue_process is not None:
-            self.venue_process.terminate()
-            try:
-                self.venue_process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.venue_process.kill()
-                self.venue_process.wait(timeout=5)
+            _terminate(self.venue_process)
             self.venue_process = None
         elif self.state.venue_pid:
             stop_pid(self.state.venue_pid)
@@ -121,6 +132,16 @@ class Devnet:
             self.anvil = None
         elif self.state.anvil_pid:
             stop_pid(self.state.anvil_pid)
+
+
+def _terminate(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL after 5 s; reaped either way."""
+    process.terminate()
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=5)
 
 
 def _optional_price_hooks(devnet: Devnet, factor: str, prices: dict[str, Decimal]) -> list[str]:
@@ -134,20 +155,30 @@ def _web3(rpc_url: str) -> Web3:
     return Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 30}))
 
 
-def _venue_server_available() -> bool:
-    """The venue server package is there and runnable (``python -m aggregator.devnet.venues``)."""
+def _venue_server_available(module: str = "aggregator.devnet.venues.__main__") -> bool:
+    """The venue server module is there and runnable (``python -m aggregator.devnet.venues``)."""
     try:
-        return importlib.util.find_spec("aggregator.devnet.venues.__main__") is not None
+        return importlib.util.find_spec(module) is not None
     except ImportError:
         return False
 
 
-def _start_venue_server(*, detached: bool, log_path: Path | None) -> tuple[subprocess.Popen[bytes], str]:
+CRED_MODULE = "aggregator.devnet.venues.aevo"
+
+
+def _start_venue_server(
+    *,
+    detached: bool,
+    log_path: Path | None,
+    module: str = "aggregator.devnet.venues",
+    extra_args: tuple[str, ...] = (),
+) -> tuple[subprocess.Popen[bytes], str]:
+    """``python -m <module> --port <free> [extra_args]``; returns once ``GET /`` answers."""
     port = free_port()
     out = open(log_path, "ab") if log_path is not None else subprocess.DEVNULL  # noqa: SIM115
     try:
         process = subprocess.Popen(
-            [sys.executable, "-m", "aggregator.devnet.venues", "--port", str(port)],
+            [sys.executable, "-m", module, "--port", str(port), *extra_args],
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=out,
@@ -160,14 +191,15 @@ def _start_venue_server(*, detached: bool, log_path: Path | None) -> tuple[subpr
     deadline = time.monotonic() + VENUE_START_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise AnvilError(f"venue server exited with code {process.returncode} (log: {log_path})")
+            raise AnvilError(f"{module} exited with code {process.returncode} (log: {log_path})")
         try:
             httpx.get(url + "/", timeout=0.5)
             return process, url
         except httpx.HTTPError:
             time.sleep(0.05)
     process.kill()
-    raise AnvilError(f"venue server on {url} did not answer within {VENUE_START_TIMEOUT_S:.0f} s")
+    process.wait(timeout=5)
+    raise AnvilError(f"{module} on {url} did not answer within {VENUE_START_TIMEOUT_S:.0f} s")
 
 
 def start_devnet(
@@ -187,6 +219,7 @@ def start_devnet(
         log_path=log_dir / "anvil.log" if log_dir else None,
     )
     venue_process: subprocess.Popen[bytes] | None = None
+    cred_process: subprocess.Popen[bytes] | None = None
     try:
         w3 = _web3(anvil.rpc_url)
         txs = Txs(w3)
@@ -224,15 +257,58 @@ def start_devnet(
                 )
                 state.venue_pid = venue_process.pid
                 state.venues = venue_client.seed(state.api_url, state)
+                state.gmx = deploy_gmx_and_seed(txs, deployer, dict(tokens), dict(wallets), state.api_url)
             else:
                 notes.append("venue servers skipped: aggregator.devnet.venues is not installed")
-        return Devnet(state=state, w3=w3, txs=txs, anvil=anvil, venue_process=venue_process)
+            if _venue_server_available(CRED_MODULE):
+                cred_process = _start_cred_server(state, anvil.pid, detached=detached, log_dir=log_dir)
+            else:
+                notes.append(f"Aevo / Deribit server skipped: {CRED_MODULE} is not installed")
+        return Devnet(
+            state=state,
+            w3=w3,
+            txs=txs,
+            anvil=anvil,
+            venue_process=venue_process,
+            cred_venue_process=cred_process,
+        )
     except BaseException:
-        if venue_process is not None:
-            venue_process.kill()
-            venue_process.wait(timeout=5)
+        for process in (cred_process, venue_process):
+            if process is not None:
+                process.kill()
+                process.wait(timeout=5)
         anvil.stop()
         raise
+
+
+def _start_cred_server(
+    state: DevnetState, anvil_pid: int, *, detached: bool, log_dir: Path | None
+) -> subprocess.Popen[bytes]:
+    """Start the Aevo / Deribit server (it exits with anvil), seed it with fresh throwaway
+    credentials, and record URL, PID, credentials and the venues' API URLs / accounts in ``state``.
+    On a seeding failure the process is stopped before the error propagates."""
+    process, state.cred_api_url = _start_venue_server(
+        detached=detached,
+        log_path=log_dir / "venues-aevo-deribit.log" if log_dir else None,
+        module=CRED_MODULE,
+        extra_args=("--exit-with", str(anvil_pid)),
+    )
+    try:
+        state.cred_venue_pid = process.pid
+        state.credentials = venue_client.new_credentials()
+        seeded = venue_client.seed_credentialed(state.cred_api_url, state, state.credentials)
+        venues = state.venues or {}
+        state.venues = {
+            **venues,
+            **{k: v for k, v in seeded.items() if k not in ("api_urls", "accounts")},
+            "api_urls": {**venues.get("api_urls", {}), **seeded["api_urls"]},
+            "accounts": {**venues.get("accounts", {}), **seeded["accounts"]},
+        }
+    except BaseException:
+        process.kill()
+        process.wait(timeout=5)
+        raise
+    return process
 
 
 def connect(state: DevnetState) -> Devnet:
@@ -272,6 +348,7 @@ def describe(state: DevnetState) -> dict[str, Any]:
     return {
         "rpc_url": state.rpc_url,
         "api_url": state.api_url,
+        "cred_api_url": state.cred_api_url,
         "chain_id": state.chain_id,
         "wallets": state.wallets,
         "factor_prices": state.factor_prices,

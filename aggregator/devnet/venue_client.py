@@ -11,11 +11,21 @@ Demo book on the venues (``VENUE_BOOK``):
   it is deterministic): subaccount 0 with 15,000 USDC, short 3 ETH-USD at 3,000.
 - ``fund`` on Derive: subaccount 1001 (standard margin) with 20,000 USDC, short 5 ETH calls
   (strike 3,500, the first Friday at least 60 days out) and long 2 ETH-PERP at 3,000.
+
+On the Aevo / Deribit server (``seed_credentialed``; read with API credentials, which the devnet makes up:
+``new_credentials``, random per devnet):
+
+- ``fund`` on Aevo (its account address is the wallet): 2,000 USDC, long 2 ETH-PERP at 3,000; server
+  rule MM = 3 % of notional, so h = 2,000 / 180 = 11.1 at 3,000 and the account is liquidated near
+  ETH = 4,000 / 1.94 = 2,061.86.
+- ``fund`` on Deribit (username ``devnet-fund``): 2 ETH, short 5 ETH calls (strike 3,500, the first
+  Friday at least 60 days out, IV 60 %); MM = (0.075 + mark) x 5 ETH, h = 2 / MM (about 3 at 3,000).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from decimal import Decimal
 from typing import Any
 
@@ -24,11 +34,24 @@ import httpx
 from aggregator.devnet.state import DevnetState
 from aggregator.errors import CrossmarginError
 
-__all__ = ["VENUE_NAMES", "VenueAdminError", "bech32_address", "seed", "set_price"]
+__all__ = [
+    "CRED_VENUE_NAMES",
+    "VENUE_NAMES",
+    "VenueAdminError",
+    "bech32_address",
+    "new_credentials",
+    "seed",
+    "seed_credentialed",
+    "set_price",
+]
 
 #: venues served by the devnet server, keyed as in ``[venues.<name>]``; all at the server's root
 VENUE_NAMES = ("hyperliquid", "dydx_v4", "derive")
+#: venues of the Aevo / Deribit server -> their API path under its base URL
+CRED_VENUE_NAMES = {"aevo": "", "deribit": "/api/v2"}
 DERIVE_SUBACCOUNT = 1001
+DERIBIT_USERNAME = "devnet-fund"
+DERIBIT_USER_ID = 3
 _TIMEOUT = 10.0
 
 
@@ -89,6 +112,53 @@ def _derive_expiry(today: dt.date) -> str:
     day = today + dt.timedelta(days=60)
     day += dt.timedelta(days=(4 - day.weekday()) % 7)  # the next Friday
     return day.strftime("%Y%m%d")
+
+
+def _deribit_expiry(today: dt.date) -> str:
+    """Deribit's ``DMMMYY`` (no leading zero) for the first Friday at least 60 days out."""
+    day = dt.datetime.strptime(_derive_expiry(today), "%Y%m%d").date()
+    month = "JANFEBMARAPRMAYJUNJULAUGSEPOCTNOVDEC"[3 * (day.month - 1) : 3 * day.month]
+    return f"{day.day}{month}{day.year % 100:02d}"
+
+
+def new_credentials() -> dict[str, dict[str, str]]:
+    """Fresh throwaway credentials for the devnet's Aevo / Deribit server (``[venues.<v>]`` keys)."""
+    return {
+        "aevo": {"api_key": "devnet-" + secrets.token_hex(8), "api_secret": secrets.token_hex(24)},
+        "deribit": {"client_id": "devnet-" + secrets.token_hex(8), "client_secret": secrets.token_hex(24)},
+    }
+
+
+def seed_credentialed(
+    api_url: str, state: DevnetState, credentials: dict[str, dict[str, str]], *, today: dt.date | None = None
+) -> dict[str, Any]:
+    """Seed the fund's Aevo and Deribit accounts (module docstring) under ``credentials`` and align the
+    server's prices with the chain's. Returns what ``state.venues`` adds: ``api_urls`` for ``aevo`` /
+    ``deribit``, the instruments, and the Deribit account mapping (fund -> username) for the config."""
+    for factor, price in state.factor_prices.items():
+        set_price(api_url, factor, Decimal(price))
+    fund = state.wallets["fund"]
+    aevo, deribit = credentials["aevo"], credentials["deribit"]
+    _post(
+        api_url,
+        "seed/aevo",
+        {**aevo, "account": fund, "usdc": "2000", "positions": [
+            {"instrument": "ETH-PERP", "amount": "2", "avg_entry_price": "3000"}
+        ]},
+    )
+    option = f"ETH-{_deribit_expiry(today or dt.datetime.now(dt.UTC).date())}-3500-C"
+    _post(
+        api_url,
+        "seed/deribit",
+        {**deribit, "user_id": DERIBIT_USER_ID, "username": DERIBIT_USERNAME, "balances": {"ETH": "2"},
+         "positions": [{"instrument": option, "size": "-5", "iv": "0.6"}]},
+    )  # fmt: skip
+    return {
+        "api_urls": {name: api_url + path for name, path in CRED_VENUE_NAMES.items()},
+        "aevo": {"fund": {"account": fund, "perp": "ETH-PERP"}},
+        "deribit": {"fund": {"username": DERIBIT_USERNAME, "option": option}},
+        "accounts": {"deribit": {fund: [DERIBIT_USERNAME]}},
+    }
 
 
 def seed(api_url: str, state: DevnetState, *, today: dt.date | None = None) -> dict[str, Any]:

@@ -12,11 +12,13 @@ Output arrays are ``[S, A]`` in USD, columns in ``book.account_keys`` order (des
 - ``resources`` / ``requirement`` per model:
   lending (``risk.margin.lending``): ``sum collateral value * LT`` / ``sum |debt value|``;
   cross and isolated perps (``risk.margin.perps``): ``equity`` / ``sum tiered MM``;
-  options (``risk.margin.options``): ``equity`` / ``mm_factor * max(0, -min grid PnL) + contingency``.
+  options (``risk.margin.options``): ``equity`` / ``mm_factor * max(0, -min grid PnL) + contingency``;
+  venue standard margin (``risk.margin.venue_standard``): ``equity`` (Deribit: less the options'
+  value) / the sum of each position's maintenance margin by the venue's own formula.
 - ``health = resources / requirement``, ``+inf`` where ``requirement <= 0`` (no requirement).
 - ``penalty``: what a liquidation of the account would cost in that scenario: lending
   ``close_factor * debt * bonus``; perps ``liquidation_penalty * sum |notional|``; options
-  ``liquidation_penalty * sum |value of options and perps|``.
+  ``liquidation_penalty * sum |value of options and perps|`` (standard margin too).
 
 ``chf(evaluation)`` gives the composite health factor per scenario (min over accounts; ``+inf`` for a
 book with no account).
@@ -35,16 +37,19 @@ from risk.arrays import (
     MODEL_ISOLATED_PERP,
     MODEL_LENDING,
     MODEL_OPTIONS,
+    MODEL_STANDARD,
     Book,
     FloatArray,
 )
 from risk.errors import RiskInputError
+from risk.margin.blas import blocked_matmul
 from risk.margin.lending import lending_figures
 from risk.margin.options import deribit_pm_model, derive_pm_model, options_requirement
 from risk.margin.perps import perp_requirement
-from risk.margin.valuation import scenario_prices
+from risk.margin.valuation import ScenarioPrices, scenario_prices
+from risk.margin.venue_standard import standard_figures
 
-__all__ = ["Evaluation", "chf", "deribit_pm_model", "derive_pm_model", "evaluate", "health_of"]
+__all__ = ["Evaluation", "chf", "deribit_pm_model", "derive_pm_model", "equity", "evaluate", "health_of"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -75,22 +80,39 @@ def chf(evaluation: Evaluation) -> FloatArray:
     return out
 
 
-def evaluate(book: Book, factor_prices: FloatArray, vol_shift: FloatArray | None = None) -> Evaluation:
+def _checked(book: Book, factor_prices: FloatArray, vol_shift: FloatArray | None) -> FloatArray:
     prices = np.asarray(factor_prices, dtype=np.float64)
     if prices.ndim != 2 or prices.shape[1] != book.n_factors:
         raise RiskInputError(
             f"factor_prices must be [S, {book.n_factors}] ({', '.join(book.factors)}), got {prices.shape}"
         )
-    n_s = prices.shape[0]
-    if vol_shift is not None and np.shape(vol_shift) != (n_s,):
-        raise RiskInputError(f"vol_shift must be [{n_s}], got {np.shape(vol_shift)}")
-    sp = scenario_prices(book, prices, vol_shift)
-    n_a = book.n_accounts
-    equity: FloatArray = sp.values @ book.membership
+    if vol_shift is not None and np.shape(vol_shift) != (prices.shape[0],):
+        raise RiskInputError(f"vol_shift must be [{prices.shape[0]}], got {np.shape(vol_shift)}")
+    return prices
+
+
+def _equity(book: Book, sp: ScenarioPrices) -> FloatArray:
+    equity: FloatArray = blocked_matmul(sp.values, book.membership)
     if book.perp_pos.shape[0]:
         acct = book.pos_account[book.perp_pos]
         quote_usd = book.prices0[book.quote_idx[acct]][None, :] * sp.quote_ratio[:, acct]
-        equity = equity + (book.perp_funding[None, :] * quote_usd) @ book.membership[book.perp_pos]
+        funding = book.perp_funding[None, :] * quote_usd
+        equity = equity + blocked_matmul(funding, book.membership[book.perp_pos])
+    return equity
+
+
+def equity(book: Book, factor_prices: FloatArray, vol_shift: FloatArray | None = None) -> FloatArray:
+    """``evaluate(...).equity`` alone (``[S, A]``, USD), without the margin requirements."""
+    prices = _checked(book, factor_prices, vol_shift)
+    return _equity(book, scenario_prices(book, prices, vol_shift))
+
+
+def evaluate(book: Book, factor_prices: FloatArray, vol_shift: FloatArray | None = None) -> Evaluation:
+    prices = _checked(book, factor_prices, vol_shift)
+    n_s = prices.shape[0]
+    sp = scenario_prices(book, prices, vol_shift)
+    n_a = book.n_accounts
+    equity = _equity(book, sp)
 
     resources = np.zeros((n_s, n_a))
     requirement = np.zeros((n_s, n_a))
@@ -114,8 +136,14 @@ def evaluate(book: Book, factor_prices: FloatArray, vol_shift: FloatArray | None
         req = options_requirement(book, sp, vol_shift)
         requirement[:, is_options] = req[:, is_options]
         risky = ((book.kind == KIND_OPTION) | (book.kind == KIND_PERP)).astype(np.float64)
-        gross = np.abs(sp.values) @ (book.membership * risky[:, None])
+        gross = blocked_matmul(np.abs(sp.values), book.membership * risky[:, None])
         penalty[:, is_options] = (book.penalty_rate[None, :] * gross)[:, is_options]
+    is_standard = model == MODEL_STANDARD
+    if is_standard.any():
+        res, req, gross = standard_figures(book, sp, equity)
+        resources[:, is_standard] = res[:, is_standard]
+        requirement[:, is_standard] = req[:, is_standard]
+        penalty[:, is_standard] = (book.penalty_rate[None, :] * gross)[:, is_standard]
     return Evaluation(
         equity=equity,
         resources=resources,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from risk.arrays import KIND_COLLATERAL, KIND_DEBT, Book, FloatArray
+from risk.margin.blas import blocked_matmul
 from risk.margin.valuation import ScenarioPrices
 
 __all__ = ["lending_figures"]
@@ -31,7 +32,7 @@ def lending_figures(book: Book, sp: ScenarioPrices) -> tuple[FloatArray, FloatAr
         ],
         axis=1,
     )
-    sums = sp.values @ weights  # one product for the four sums: [S, 4A]
+    sums = blocked_matmul(sp.values, weights)  # one product for the four sums: [S, 4A]
     resources: FloatArray = sums[:, :n_a]
     requirement: FloatArray = -sums[:, n_a : 2 * n_a]
     coll_value = sums[:, 2 * n_a : 3 * n_a]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from risk.arrays import Book, FloatArray
+from risk.margin.blas import blocked_matmul
 from risk.margin.valuation import ScenarioPrices
 
 __all__ = ["perp_requirement"]
@@ -41,6 +42,6 @@ def perp_requirement(book: Book, sp: ScenarioPrices) -> tuple[FloatArray, FloatA
         mm = notional * book.tier_mmr[cols, k] - book.tier_deduction[cols, k]
     mm = np.maximum(mm, book.perp_min_req[None, :]) * quote_usd
     member = book.membership[pos]
-    requirement: FloatArray = mm @ member
-    notional_usd: FloatArray = (qty * mark_quote * quote_usd) @ member
+    requirement: FloatArray = blocked_matmul(mm, member)
+    notional_usd: FloatArray = blocked_matmul(qty * mark_quote * quote_usd, member)
     return requirement, notional_usd

@@ -5,16 +5,17 @@ from __future__ import annotations
 import csv
 import io
 import math
-from datetime import timedelta
+import random
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from aggregator.db import Repository, RetentionPolicy, ScanInfo, apply_retention
+from aggregator.db import Repository, RetentionPolicy, ScanInfo, apply_retention, run_retention
 from aggregator.db.export import export_assessments_csv, export_positions_csv
-from aggregator.db.history import chf_history, factor_price_history, positions_at
-from aggregator.db.models import FactorPrice, PositionRow, Snapshot
+from aggregator.db.history import account_health_history, chf_history, factor_price_history, positions_at
+from aggregator.db.models import FactorPrice, PositionRow, Scan, Snapshot
 from aggregator.errors import InputError
 from tests.db import factories as f
 
@@ -80,6 +81,48 @@ def test_retention_downsamples_and_keeps_the_last_of_each_bucket(engine: sa.Engi
     assert prices == 2 * len(kept)
     again = apply_retention(engine, RetentionPolicy(), now=now)
     assert again.snapshots_deleted == 0 and again.snapshots_downsampled == 0
+
+
+def test_history_times_are_exact_and_sql_buckets_keep_the_last_point(engine: sa.Engine) -> None:
+    """Times with microseconds come back exactly (they travel as epoch microseconds computed in SQL);
+    ``every`` keeps, per epoch-aligned bucket, the latest snapshot, cross-checked against bucketing the
+    full history in Python."""
+    rng = random.Random(7)
+    times = sorted(
+        {f.T0 + timedelta(seconds=rng.randrange(0, 3 * 86400), microseconds=rng.randrange(1_000_000)) for _ in range(40)}
+    )
+    _fill(engine, times)
+    full = chf_history(engine, "fund")
+    assert [p.taken_at for p in full] == times
+    assert [p.chf for p in full] == [1.0 + n / 1000 for n in range(len(times))]
+    healths = account_health_history(engine, "fund")
+    assert [p.taken_at for p in healths[f.account(0).key]] == times
+    for every in (timedelta(hours=1), timedelta(hours=5), timedelta(days=1)):
+        step = int(every.total_seconds() * 1_000_000)
+        last: dict[int, tuple[object, float]] = {}
+        for p in full:
+            micros = (p.taken_at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+            last[micros // step] = (p.taken_at, p.chf)
+        expected = [last[k] for k in sorted(last)]
+        assert [(p.taken_at, p.chf) for p in chf_history(engine, "fund", every=every)] == expected
+        sampled = account_health_history(engine, "fund", every=every)[f.account(0).key]
+        assert [p.taken_at for p in sampled] == [t for t, _ in expected]
+    window = chf_history(engine, "fund", since=times[5], until=times[30], every=timedelta(days=1))
+    assert window[-1].taken_at == max(t for t in times[5:31] if t.date() == times[30].date())
+    with pytest.raises(InputError, match="positive"):
+        chf_history(engine, "fund", every=timedelta(0))
+
+
+def test_run_retention_deletes_emptied_scans(engine: sa.Engine) -> None:
+    now = f.T0 + timedelta(days=100)
+    old = [now - timedelta(days=95) + timedelta(minutes=10 * k) for k in range(3)]  # one daily bucket
+    _fill(engine, [*old, now - timedelta(hours=1)])
+    report = run_retention(engine, RetentionPolicy(), now)
+    assert (report.snapshots_deleted, report.scans_deleted) == (2, 2)
+    with engine.connect() as conn:
+        left = sorted(conn.execute(sa.select(Scan.id)).scalars())
+    assert left == ["s2", "s3"]  # the kept (last) snapshot's scan and the recent one
+    assert run_retention(engine, RetentionPolicy(), now).scans_deleted == 0
 
 
 def test_retention_keep_daily_limit(engine: sa.Engine) -> None:

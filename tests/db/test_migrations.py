@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 import sqlalchemy as sa
 from alembic import command
@@ -68,7 +70,8 @@ def test_a_drifted_model_is_detected(engine: sa.Engine) -> None:
 def test_newer_revision_is_refused_and_nothing_changes(engine: sa.Engine) -> None:
     with engine.begin() as conn:
         conn.execute(sa.text("UPDATE alembic_version SET version_num = 'ffff_from_the_future'"))
-    for action in (lambda: upgrade(engine), lambda: downgrade(engine, "base")):
+    actions: tuple[Callable[[], None], ...] = (lambda: upgrade(engine), lambda: downgrade(engine, "base"))
+    for action in actions:
         with pytest.raises(StorageError, match=r"ffff_from_the_future.*does not know"):
             action()
     assert current_revision(engine) == "ffff_from_the_future"

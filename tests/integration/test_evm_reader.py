@@ -7,7 +7,7 @@ and the JSON-RPC batch path with the Multicall3 path.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
@@ -18,6 +18,7 @@ from adapters.base import Call
 from adapters.errors import VenueDataError, VenueUnavailable
 from adapters.evm import EvmChainReader, ReaderOptions, RpcOptions, load_contract
 from adapters.specs import ChainSpec
+from aggregator.devnet.anvil import start_anvil
 from tests.fixtures_devnet import AnvilChain
 from tests.support.rpc_proxy import RpcProxy
 
@@ -256,3 +257,114 @@ async def test_secret_url_parts_never_reach_messages(http: httpx.AsyncClient) ->
         await reader.pin()
     assert secret not in str(info.value) and "pw" not in str(info.value)
     assert "127.0.0.1:9/v2/***?***" in str(info.value)
+
+
+# ---------------------------------------------------------------------------------------------
+# hedged requests, lagging nodes, discovery in the pin's request
+
+
+async def test_slow_endpoint_is_hedged_to_the_next(anvil: AnvilChain, http: httpx.AsyncClient) -> None:
+    """The first endpoint answers after 3 s: after ``hedge_after_s`` the same read also goes to the
+    second one, whose answer (equal to the node's own) wins long before the slow one would."""
+    async with RpcProxy(anvil.rpc_url, "delay", delay_s=3.0) as slow, RpcProxy(anvil.rpc_url) as fast:
+        rpc = RpcOptions(timeout_s=5.0, rounds=1, hedge_after_s=0.3, max_lag_blocks=10**9)
+        reader = reader_for([fast.url], http, rpc=rpc)
+        block = await reader.pin()
+        hedged = reader_for([slow.url, fast.url], http, rpc=rpc)
+        hedged.pool.deadline = None
+        started = time.monotonic()
+        results = await hedged.call_many(balance_calls(anvil.accounts[:3]), block)
+        elapsed = time.monotonic() - started
+        assert [decode(["uint256"], r.data)[0] for r in results] == [
+            anvil.w3.eth.get_balance(w, block.number) for w in anvil.accounts[:3]
+        ]
+        assert 0.3 <= elapsed < 2.0, elapsed
+        assert hedged.pool.hedges_sent == 1 and slow.requests == 1 and fast.requests >= 1
+        assert hedged.pool.endpoints[0].breaker.state == "closed"  # slow is not a fault
+        # the fast endpoint is preferred from now on: no more hedging needed
+        asked = slow.requests
+        await hedged.call_many(balance_calls(anvil.accounts[:1]), block)
+        assert slow.requests == asked and hedged.pool.hedges_sent == 1
+
+
+async def test_without_hedging_the_slow_endpoint_is_waited_for(anvil: AnvilChain, http: httpx.AsyncClient) -> None:
+    async with RpcProxy(anvil.rpc_url, "delay", delay_s=0.8) as slow, RpcProxy(anvil.rpc_url) as fast:
+        rpc = RpcOptions(timeout_s=5.0, rounds=1, hedge_after_s=None)
+        reader = reader_for([slow.url, fast.url], http, rpc=rpc)
+        started = time.monotonic()
+        block = await reader.pin()  # the head survey asks both at once
+        await reader.call_many(balance_calls(anvil.accounts[:1]), block)
+        assert time.monotonic() - started >= 1.6  # survey and call both waited for the slow one
+        assert reader.pool.hedges_sent == 0 and fast.requests == 1
+
+
+@pytest.fixture
+def two_anvils() -> Iterator[tuple[str, str]]:
+    """Two independent anvil nodes (same chain id): the first is mined 10 blocks ahead."""
+    ahead, behind = start_anvil(), start_anvil()
+    try:
+        httpx.post(ahead.rpc_url, json={"jsonrpc": "2.0", "id": 1, "method": "anvil_mine", "params": ["0xa"]})
+        yield ahead.rpc_url, behind.rpc_url
+    finally:
+        ahead.stop()
+        behind.stop()
+
+
+async def _head(url: str, http: httpx.AsyncClient) -> int:
+    answer = await http.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []})
+    return int(answer.json()["result"], 16)
+
+
+IDENTITY = parse_address("0x0000000000000000000000000000000000000004")  # the identity precompile
+
+
+async def test_lagging_endpoint_is_skipped_for_the_cycle(
+    two_anvils: tuple[str, str], http: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    ahead, behind = two_anvils
+    async with RpcProxy(behind) as lagging, RpcProxy(ahead) as best:
+        reader = reader_for([lagging.url, best.url], http, multicall=False, rpc=RpcOptions(max_lag_blocks=3))
+        with caplog.at_level("WARNING"):
+            block = await reader.pin()
+        assert block.number == await _head(ahead, http) == 10
+        assert reader.lags() == {reader.pool.endpoints[0].label: 10, reader.pool.endpoints[1].label: 0}
+        assert "10 blocks behind" in caplog.text
+        asked = lagging.requests
+        results = await reader.call_many([Call(target=IDENTITY, data=b"\x12\x34")] * 3, block)
+        assert [r.data for r in results] == [b"\x12\x34"] * 3
+        assert lagging.requests == asked  # skipped for the cycle, although it comes first
+
+
+async def test_pinned_block_missing_on_an_endpoint_fails_over(
+    two_anvils: tuple[str, str], http: httpx.AsyncClient
+) -> None:
+    """Within the allowed lag the behind endpoint stays in use, but a read of a block it does not have
+    yet (anvil: "BlockOutOfRangeError") is not an error: it goes to the next endpoint."""
+    ahead, behind = two_anvils
+    async with RpcProxy(behind) as lagging, RpcProxy(ahead) as best:
+        reader = reader_for([lagging.url, best.url], http, multicall=False, rpc=RpcOptions(max_lag_blocks=100))
+        block = await reader.pin()
+        assert block.number == 10 and reader.pool.lagging == {}
+        reader.pool.heads.clear()  # as if the survey had not told us (e.g. a node that fell behind since)
+        before = lagging.requests
+        results = await reader.call_many([Call(target=IDENTITY, data=b"\xab")], block)
+        assert results[0].data == b"\xab" and lagging.requests == before + 1
+        assert "lags the pinned block" in (reader.pool.endpoints[0].breaker.last_reason or "")
+        # knowing the heads, the behind endpoint is asked last for a block it does not have, even preferred
+        await reader.pin()
+        reader.pool._preferred = 0
+        asked = lagging.requests
+        await reader.call_many([Call(target=IDENTITY, data=b"\xcd")], block)
+        assert lagging.requests == asked
+
+
+async def test_pin_with_runs_the_calls_in_the_pin_request(anvil: AnvilChain, http: httpx.AsyncClient) -> None:
+    reader = reader_for([anvil.rpc_url], http)
+    calls = balance_calls(anvil.accounts[:2])
+    before = reader.requests_sent
+    block, results = await reader.pin_with(calls)
+    assert reader.requests_sent - before == 1  # chain id check, head block and the calls: one request
+    assert block.number == anvil.w3.eth.block_number
+    assert [decode(["uint256"], r.data)[0] for r in results] == [
+        anvil.w3.eth.get_balance(w, block.number) for w in anvil.accounts[:2]
+    ]

@@ -41,6 +41,10 @@ Admin API (``/_devnet/``; JSON bodies; numbers may be JSON numbers or decimal st
   (``field``, dotted, else the first top-level key).
 - ``POST /_devnet/reset``; ``GET /_devnet/state`` (prices, faults, seeded keys).
 
+Aevo and Deribit (API credentials) are served by a separate app: ``aggregator.devnet.venues.aevo``
+(``python -m aggregator.devnet.venues.aevo --port N``; ``CredVenueServer`` in tests; its docstring has
+the routes and the admin API).
+
 Modules: ``state`` (data and fault switches), ``common`` (formatting, fault application), one module
 per venue, ``admin``, ``app`` (routes), ``server`` (thread / foreground runners).
 """

@@ -32,6 +32,8 @@ def test_equity_free_collateral_and_health_equal_the_indexer(assets: AssetMap) -
     assert sum(p.value for p in main.positions) == nc
     assert main.venue_health == nc / mmr
     assert main.raw["liquidatable"] is False
+    # withdrawable = free collateral = NC - IMR, the figure our own computation matched above
+    assert main.withdrawable == dx.figures(subs[0], markets)["free_collateral"] == Decimal("21242.748047425")
     usdc = next(p for p in main.positions if p.kind is PositionKind.SPOT)
     assert usdc.quantity == Decimal("-4345.678901")  # side SHORT -> negative
     eth = next(p for p in main.positions if p.token == "ETH-USD")

@@ -63,6 +63,9 @@ def test_docs_example_accounts(assets: AssetMap) -> None:
     assert cross.account_id == f"{WALLET}/cross"
     assert sum(p.value for p in cross.positions) == Decimal("13104.514502")
     assert cross.venue_health == Decimal("Infinity")
+    # no cross position, so no margin is held: everything in the cross account can be withdrawn
+    assert cross.withdrawable == sum(p.value for p in cross.positions)
+    assert iso.withdrawable is None  # isolated margin: the venue reports no figure
     # isolated: rawUsd + szi*mark = marginUsed; health = marginUsed / MM
     assert iso.account_id == f"{WALLET}/isolated/ETH"
     assert sum(p.value for p in iso.positions) == Decimal("4.967826")

@@ -40,9 +40,18 @@ def lending_params(lt: float | str = "0.825", bonus: float | str = "0.05") -> Le
     return LendingParams(ltv=D("0.5"), liquidation_threshold=D(lt), liquidation_bonus=D(bonus))
 
 
+def _rate(rate: float | str | None) -> Decimal | None:
+    return None if rate is None else D(rate)
+
+
 def collateral(
-    qty: float | str, price: float | str, factor: str = "ETH", lt: float | str = "0.825"
+    qty: float | str,
+    price: float | str,
+    factor: str = "ETH",
+    lt: float | str = "0.825",
+    rate: float | str | None = None,
 ) -> Position:
+    """``rate``: the supply APR (``Position.interest_rate``), unknown when ``None``."""
     return Position(
         token=factor,
         factor=FactorId(factor),
@@ -50,16 +59,21 @@ def collateral(
         quantity=D(qty),
         price=D(price),
         lending=lending_params(lt),
+        interest_rate=_rate(rate),
     )
 
 
-def debt(qty: float | str, price: float | str = 1, factor: str = "USD") -> Position:
+def debt(
+    qty: float | str, price: float | str = 1, factor: str = "USD", rate: float | str | None = None
+) -> Position:
+    """``rate``: the borrow APR, unknown when ``None``."""
     return Position(
         token="USDC" if factor == "USD" else factor,
         factor=FactorId(factor),
         kind=PositionKind.DEBT,
         quantity=-abs(D(qty)),
         price=D(price),
+        interest_rate=_rate(rate),
     )
 
 
@@ -76,7 +90,9 @@ def perp(
     mmr: float | str = "0.01",
     entry: float | str | None = None,
     tiers: tuple[tuple[float | str, float | str], ...] | None = None,
+    funding: float | str = 0,
 ) -> Position:
+    """``funding``: the hourly funding rate (+: longs pay shorts)."""
     table = tiers if tiers is not None else ((0, mmr),)
     return Position(
         token=factor,
@@ -86,6 +102,7 @@ def perp(
         price=D(mark),
         perp=PerpParams(
             entry_price=D(entry if entry is not None else mark),
+            funding_rate_hourly=D(funding),
             margin_tiers=tuple(
                 MarginTier(lower_bound=D(b), maintenance_fraction=D(f)) for b, f in table
             ),

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from risk.margin.pricing import black76
 from risk.options import black76_greeks, black76_price, bs_greeks, bs_price, generalized_greeks
 
 
@@ -138,3 +139,23 @@ def test_wide_range_is_finite_and_monotone_in_vol(s: float, k: float, t: float, 
         assert np.isfinite(getattr(g, name)), name
     assert float(g.vega) >= 0 and float(g.gamma) >= 0
     assert float(bs_price(s, k, t, v + 0.1, call)) >= float(g.price) - 1e-9 * (s + k)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    s=st.floats(1e-3, 1e7, **finite),
+    k=st.floats(1e-3, 1e7, **finite),
+    t=st.floats(-1.0, 5.0, **finite),
+    v=st.floats(0.0, 5.0, **finite),
+    call=st.booleans(),
+)
+def test_engine_black76_equals_the_reference_formula(s: float, k: float, t: float, v: float, call: bool) -> None:
+    # risk.margin.pricing.black76 is the hot-path rewrite of black76_price(rate=0): same numbers
+    ref = float(black76_price(s, k, t, v, call))
+    fast = float(black76(np.array(s), np.array(k), np.array(t), np.array(v), np.array(1.0 if call else -1.0)))
+    assert fast == pytest.approx(ref, rel=1e-12, abs=1e-12 * (s + k))
+    # vectorized: the [S, G, N] broadcast of the options margin grid
+    under = np.array([[s, 1.1 * s]])[:, None, :] * np.array([0.9, 1.0, 1.1])[None, :, None]
+    grid = black76(under, np.array([k, k]), np.array([t, t]), np.full((1, 3, 2), v), np.array([1.0, -1.0]))
+    want = black76_price(under, k, t, v, np.array([True, False]))
+    assert np.allclose(grid, want, rtol=1e-12, atol=1e-12 * (s + k))

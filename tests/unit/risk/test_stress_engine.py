@@ -53,11 +53,16 @@ def hedged_portfolio() -> tuple[MarginAccount, ...]:
 
 def test_hedge_break_reports_leg_trigger_and_unhedged_exposure() -> None:
     a = assess(portfolio(*hedged_portfolio()), market({"ETH": 3000.0}), RiskParams(), rng_seed=1)
-    (brk,) = a.hedge_breaks
-    assert brk.leg_account.endswith("/hl")
-    assert brk.trigger_price == pytest.approx(32000 / (10 * 1.02), rel=1e-9)
-    assert brk.unhedged_exposure_usd == pytest.approx(10 * brk.trigger_price, rel=1e-6)
-    assert brk.group_health_at_trigger > 1
+    # both legs break within the stress span (+-2 x 11.1%): the short at +4.6%, Aave at -19.2%
+    up, down = sorted(a.hedge_breaks, key=lambda b: -b.trigger_move)
+    assert up.leg_account.endswith("/hl")
+    assert up.trigger_price == pytest.approx(32000 / (10 * 1.02), rel=1e-9)
+    assert up.unhedged_exposure_usd == pytest.approx(10 * up.trigger_price, rel=1e-6)
+    assert up.group_health_at_trigger > 1
+    assert down.leg_account.endswith("/aave")
+    assert down.trigger_price == pytest.approx(20000 / (10 * 0.825), rel=1e-9)
+    assert down.unhedged_exposure_usd == pytest.approx(-10 * down.trigger_price, rel=1e-6)
+    assert down.group_health_at_trigger > 1
 
 
 def test_assessment_end_to_end() -> None:

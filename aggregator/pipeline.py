@@ -1,0 +1,439 @@
+"""One monitoring cycle for one portfolio: venues -> risk engine -> alert decisions -> database -> report.
+
+``run_cycle(settings, portfolio=..., wallets=...)`` (used by ``crossmargin scan`` and by the ``watch``
+service for every scheduled or block-driven cycle):
+
+1. ``aggregator.scan.run_scan``: every selected deployment read once for the wallets (EVM chains
+   pinned to one block each; a venue that cannot be read gives UNAVAILABLE accounts with the reason,
+   never an empty list);
+2. ``risk.model.Portfolio`` of every account, and the ``MarketState`` of
+   ``aggregator.market_inputs.build_market`` (reference factor prices = median of the venues' prices;
+   vols and correlations by EWMA over the factor prices stored in the database when there are at
+   least ``[risk] min_history_days`` daily returns, else ``config/risk.toml``'s defaults);
+3. ``risk.engine.assess``: per-account health for every margin model, drift against the venue's own
+   figure, CHF, stress, p_liq, cross-margin views, distances and ladder, hedge breaks, greeks;
+4. rebalancing advice from ``risk.rebalance.advise`` (``_rebalancing``; moves into
+   ``Assessment.rebalancing`` and the report's ``composite.rebalancing``), with the wallets' idle
+   balances on every chain the scan pinned (``adapters.wallet_balances``, read at the scan's blocks,
+   priced at the cycle's factor prices: ``_read_idle``, ``_idle_price``; into the report's
+   ``idle_balances``; a chain or token that cannot be read is a warning, never a zero);
+5. ``aggregator.alerts.decide.decide_alerts`` with the previous alert states from the repository
+   (skipped when ``[alerts]`` has no rule);
+6. ``Repository.store_scan``: scan, snapshot, accounts, positions, assessment, factor prices, outbox
+   rows and alert states in ONE transaction (skipped without a repository);
+7. the ``scan --json`` document (``aggregator.report_scan.scan_report``).
+
+After ``run_cycle`` returns, the caller wakes the alert delivery worker (outbox rows are only written,
+never sent, here). ``cycle_exit_code`` maps a result to the CLI's exit code; ``critical_chf`` says
+which threshold exit code 4 uses.
+
+``resolve_targets`` turns command-line names (addresses, ENS names, stored portfolio names) into
+``(portfolio, wallets)`` groups.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+import httpx
+
+from adapters.addresses import ChecksumAddress, InvalidAddress, parse_address
+from adapters.assets import AssetMap
+from adapters.base import VenueAdapter
+from adapters.ens import MAINNET_REGISTRY, EnsError, looks_like_ens, resolve_names
+from adapters.evm import EvmChainReader, ReaderOptions
+from adapters.evm.redact import scrub
+from adapters.registry import REGISTRY
+from adapters.specs import ChainSpec
+from adapters.wallet_balances import WalletBalance, chain_tokens, idle_balances, read_wallet_balances
+from aggregator.alerts.decide import AlertOutcome, decide_alerts
+from aggregator.alerts.rules import Metric
+from aggregator.config import Settings
+from aggregator.db.repository import Repository, ScanInfo
+from aggregator.errors import ExitCode, InputError
+from aggregator.market_inputs import MarketInputs, build_market
+from aggregator.portfolio_file import risk_params
+from aggregator.report import ScanReport
+from aggregator.report_scan import scan_report
+from aggregator.scan import ScanResult, asset_map, run_scan
+from risk.assessment import Assessment, RebalanceMove
+from risk.engine import assess
+from risk.model import USD, AccountStatus, FactorId, MarketState, Portfolio
+from risk.params import RiskParams
+from risk.rebalance import IdleBalance, Movable, advise
+
+__all__ = [
+    "DEFAULT_PORTFOLIO",
+    "CycleResult",
+    "critical_chf",
+    "cycle_exit_code",
+    "ens_chain",
+    "resolve_targets",
+    "resolve_targets_async",
+    "run_cycle",
+]
+
+DEFAULT_PORTFOLIO = "default"
+"""The portfolio name of wallets given on the command line without ``--portfolio``."""
+
+ProgressCallback = Callable[[str, str], None]
+
+
+@dataclass
+class CycleResult:
+    scan: ScanResult
+    portfolio: Portfolio
+    market: MarketState
+    assessment: Assessment | None  # None only when there is no account at all
+    report: ScanReport  # with ``composite`` filled when assessed
+    snapshot_id: int | None  # None when no repository was given
+    alerts: AlertOutcome | None  # None when [alerts] has no rules
+    inputs: MarketInputs | None = None  # how the market state was built
+    critical_chf: float = 1.0
+    scan_id: str = ""
+
+
+# ---------------------------------------------------------------------------------------------
+# thresholds and exit codes
+
+
+def critical_chf(settings: Settings, portfolio: str | None = None) -> tuple[float, str]:
+    """The CHF below which ``crossmargin scan`` exits 4, and where it comes from:
+
+    1. ``[risk] critical_chf`` when set;
+    2. else the lowest ``critical`` of the enabled ``[[alerts.rules]]`` with ``metric = "chf"`` that
+       apply to ``portfolio`` (``portfolio = "*"`` or its name);
+    3. else 1.0 (the book can be liquidated somewhere)."""
+    if settings.risk.critical_chf is not None:
+        return settings.risk.critical_chf, "[risk] critical_chf"
+    found = [
+        (rule.critical, rule.name)
+        for rule in settings.alerts.rules
+        if rule.enabled
+        and rule.metric is Metric.CHF
+        and rule.critical is not None
+        and (portfolio is None or rule.applies_to_portfolio(portfolio))
+    ]
+    if found:
+        value, name = min(found)
+        return value, f"alert rule {name!r} (critical)"
+    return 1.0, "default (liquidatable)"
+
+
+def cycle_exit_code(result: CycleResult) -> ExitCode:
+    """4 when CHF < the critical threshold (a finding about the money: it wins over 3); 3 when some
+    venue read was unavailable; else 0."""
+    chf = result.assessment.chf if result.assessment is not None else None
+    if chf is not None and chf < result.critical_chf:
+        return ExitCode.CHF_CRITICAL
+    if result.scan.any_unavailable:
+        return ExitCode.VENUE_UNAVAILABLE
+    return ExitCode.OK
+
+
+# ---------------------------------------------------------------------------------------------
+# targets: addresses, ENS names, stored portfolios
+
+
+def ens_chain(settings: Settings) -> tuple[str, ChainSpec, ChecksumAddress] | None:
+    """The chain ENS names resolve on: the first chain (by name) with an explicit ``ens_registry``,
+    else the chain with ``chain_id = 1`` and the mainnet registry; None when neither is configured."""
+    for name in sorted(settings.chains):
+        spec = settings.chains[name]
+        if spec.ens_registry is not None:
+            return name, spec, parse_address(spec.ens_registry)
+    for name in sorted(settings.chains):
+        spec = settings.chains[name]
+        if spec.chain_id == 1:
+            return name, spec, MAINNET_REGISTRY
+    return None
+
+
+async def resolve_ens(
+    settings: Settings, names: Sequence[str], *, http: httpx.AsyncClient | None = None
+) -> dict[str, ChecksumAddress]:
+    """``{name as typed: address}`` for ENS names, read at one pinned block (``adapters.ens``)."""
+    if not names:
+        return {}
+    chain = ens_chain(settings)
+    if chain is None:
+        raise InputError(
+            f"cannot resolve {', '.join(names)}: no Ethereum RPC is configured "
+            "(add [chains.ethereum] with rpc_urls, or ens_registry on a chain)"
+        )
+    name, spec, registry = chain
+    client = http or httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0), follow_redirects=False)
+    try:
+        reader = EvmChainReader(chain=name, spec=spec, http=client, options=ReaderOptions())
+        try:
+            resolved = await resolve_names(reader, names, registry=registry)
+        except EnsError as exc:
+            raise InputError(str(exc)) from None
+    finally:
+        if http is None:
+            await client.aclose()
+    return {text: r.address for text, r in resolved.items()}
+
+
+async def resolve_targets_async(
+    settings: Settings,
+    repository: Repository | None,
+    names: Sequence[str],
+    *,
+    portfolio: str | None = None,
+    http: httpx.AsyncClient | None = None,
+) -> list[tuple[str, tuple[ChecksumAddress, ...]]]:
+    """``[(portfolio name, wallets)]`` for command-line ``names``:
+
+    * addresses (``0x`` + 40 hex digits) and ENS names (``*.eth``) form one ad-hoc portfolio named
+      ``portfolio`` (default :data:`DEFAULT_PORTFOLIO`), listed first;
+    * any other name is a stored portfolio (``crossmargin wallets add --portfolio``); an unknown one
+      is an ``InputError`` with a did-you-mean;
+    * no names and a ``portfolio``: that stored portfolio.
+    """
+    addresses: list[ChecksumAddress] = []
+    ens_names: list[str] = []
+    stored: list[str] = []
+    for raw in names:
+        text = raw.strip()
+        if looks_like_ens(text):
+            ens_names.append(text)
+        elif text.lower().startswith("0x"):
+            try:
+                addresses.append(parse_address(text))
+            except InvalidAddress as exc:
+                raise InputError(f"wallet {raw!r}: {exc}") from None
+        elif text:
+            stored.append(text)
+        else:
+            raise InputError("an empty wallet or portfolio name")
+    if not names:
+        if portfolio is None:
+            raise InputError("give wallet addresses, ENS names or a portfolio name (or --portfolio NAME)")
+        stored.append(portfolio)
+    resolved = await resolve_ens(settings, ens_names, http=http)
+    addresses += [resolved[n] for n in ens_names]
+    out: list[tuple[str, tuple[ChecksumAddress, ...]]] = []
+    if addresses:
+        out.append((portfolio or DEFAULT_PORTFOLIO, tuple(dict.fromkeys(addresses))))
+    if stored:
+        if repository is None:
+            raise InputError(
+                f"{', '.join(stored)}: not an address or ENS name, and no database to look portfolios up in"
+            )
+        known = repository.portfolios()
+        for name in dict.fromkeys(stored):
+            wallets = tuple(parse_address(w.address) for w in repository.wallets(name))
+            if not wallets:
+                hint = difflib.get_close_matches(name, known, n=1)
+                extra = f" (did you mean {hint[0]!r}?)" if hint else ""
+                listed = ", ".join(known) or "none yet: `crossmargin wallets add ADDRESS --portfolio NAME`"
+                raise InputError(
+                    f"{name!r} is not an address, an ENS name or a portfolio with wallets"
+                    f"{extra}; portfolios: {listed}"
+                )
+            out.append((name, wallets))
+    return out
+
+
+def resolve_targets(
+    settings: Settings, repository: Repository | None, names: Sequence[str], *, portfolio: str | None = None
+) -> list[tuple[str, tuple[ChecksumAddress, ...]]]:
+    """Synchronous :func:`resolve_targets_async` (for the CLI; from async code use the async one)."""
+    return asyncio.run(resolve_targets_async(settings, repository, names, portfolio=portfolio))
+
+
+# ---------------------------------------------------------------------------------------------
+# the cycle
+
+
+IDLE_READ_TIMEOUT_S = 30.0
+"""How long the idle-balance read of one chain may take before it is a warning."""
+
+
+async def _read_idle_chain(
+    name: str, spec: ChainSpec, scan: ScanResult, client: httpx.AsyncClient
+) -> tuple[list[WalletBalance], list[str]]:
+    tokens, warnings = chain_tokens(name, spec, scan.accounts)
+    try:
+        async with asyncio.timeout(IDLE_READ_TIMEOUT_S):
+            reader = EvmChainReader(chain=name, spec=spec, http=client, options=ReaderOptions())
+            got = await read_wallet_balances(
+                reader, scan.blocks[name], scan.wallets, tokens,
+                multicall3=ChecksumAddress(spec.multicall3) if spec.multicall3 else None,
+            )
+    except TimeoutError:
+        late = f"idle balances on {name} unknown: no answer within {IDLE_READ_TIMEOUT_S:.0f} s"
+        return [], [*warnings, late]
+    except Exception as exc:  # optional figures: a chain that fails is a warning, never a failed scan
+        reason = f"{type(exc).__name__}: {exc}"
+        for url in spec.rpc_urls:
+            reason = scrub(reason, url)
+        return [], [*warnings, f"idle balances on {name} unknown: {reason}"]
+    return got.balances, [*warnings, *got.warnings]
+
+
+async def _read_idle(
+    settings: Settings, scan: ScanResult, http: httpx.AsyncClient | None
+) -> tuple[list[WalletBalance], list[str]]:
+    """The wallets' idle balances on every chain the scan pinned, at the scan's block
+    (``adapters.wallet_balances``), and a warning per chain or token that could not be read."""
+    chains = [c for c in sorted(scan.blocks) if c in settings.chains]
+    if not chains or not scan.wallets:
+        return [], []
+    client = http or httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0), follow_redirects=False)
+    try:
+        results = await asyncio.gather(
+            *(_read_idle_chain(c, settings.chains[c], scan, client) for c in chains)
+        )
+    finally:
+        if http is None:
+            await client.aclose()
+    balances = [b for got, _ in results for b in got]
+    warnings = [w for _, ws in results for w in ws]
+    return balances, warnings
+
+
+def _idle_price(assets: AssetMap, inputs: MarketInputs, symbol: str) -> float | None:
+    """USD per ``symbol`` at the cycle's factor prices: ``price(factor) x price(basis)`` (the basis
+    taken as 1 when the cycle has no price for it, as ``aggregator.market_inputs`` does); None when
+    the factor has no price in this cycle (the advisor then uses the book's price of the token)."""
+    info = assets.resolve(symbol)
+
+    def quote(factor: FactorId) -> float | None:
+        if factor == USD:
+            return 1.0
+        q = inputs.quotes.get(factor)
+        return q.price if q is not None and q.price > 0 else None
+
+    price = quote(info.factor)
+    if price is None:
+        return None
+    basis = quote(info.basis) if info.basis is not None else None
+    return price * basis if basis is not None else price
+
+
+def _rebalancing(
+    portfolio: Portfolio,
+    market: MarketState,
+    params: RiskParams,
+    assessment: Assessment,
+    rng_seed: int | None,
+    *,
+    idle: Sequence[IdleBalance] = (),
+) -> tuple[tuple[RebalanceMove, ...], str | None]:
+    """``risk.rebalance.advise`` (objective: maximize the stressed CHF; movable = what the accounts
+    themselves allow plus the wallets' ``idle`` balances; ``reassess=False``: no second Monte Carlo).
+
+    Returns (moves, a warning when the advisor failed). The advice is optional: a failure never sinks
+    the cycle, the figures stand without advice and the warning says why."""
+    try:
+        advice = advise(
+            portfolio, market, params, Movable(idle=tuple(idle)),
+            before=assessment, reassess=False, rng_seed=rng_seed,
+        )
+    except Exception as exc:  # optional figure: report it, keep the cycle
+        return (), f"rebalancing advice failed: {type(exc).__name__}: {exc}"
+    return tuple(advice.moves), None
+
+
+def _as_of_accounts(scan: ScanResult) -> bool:
+    return any(a.status is not AccountStatus.UNAVAILABLE for a in scan.accounts)
+
+
+async def run_cycle(
+    settings: Settings,
+    *,
+    portfolio: str,
+    wallets: Sequence[ChecksumAddress],
+    only: str | None = None,
+    repository: Repository | None = None,
+    http: httpx.AsyncClient | None = None,
+    now: datetime | None = None,
+    progress: ProgressCallback | None = None,
+    rng_seed: int | None = None,
+    registry: Mapping[str, type[VenueAdapter]] = REGISTRY,
+    scan_id: str | None = None,
+) -> CycleResult:
+    """One cycle for one portfolio (see the module docstring). ``now`` is the cycle time (the market
+    state's ``as_of``, the alert clock); ``scan_id`` makes a retried store a no-op (default: new)."""
+    started = now or datetime.now(UTC)
+    cycle_id = scan_id or uuid.uuid4().hex
+    scan = await run_scan(settings, wallets, only=only, http=http, progress=progress, registry=registry)
+    book = Portfolio(name=portfolio, accounts=tuple(scan.accounts))
+    params = risk_params(settings.risk)
+    engine = repository.engine if repository is not None else None
+    inputs = build_market(book, params, as_of=started, engine=engine)
+    market = inputs.estimate.state
+    balances, idle_warnings = await _read_idle(settings, scan, http)
+    assets = asset_map(settings)
+    idle = idle_balances(balances, lambda symbol: _idle_price(assets, inputs, symbol))
+
+    assessment: Assessment | None = None
+    extra: list[str] = list(idle_warnings)
+    if book.accounts:
+        assessment = assess(book, market, params, rng_seed=rng_seed)
+        if _as_of_accounts(scan):
+            moves, note = _rebalancing(book, market, params, assessment, rng_seed, idle=idle)
+            if note:
+                extra.append(note)
+            if moves:
+                assessment = replace(assessment, rebalancing=moves)
+
+    outcome: AlertOutcome | None = None
+    if settings.alerts.rules:
+        previous = repository.load_alert_states(portfolio) if repository is not None else {}
+        outcome = decide_alerts(
+            settings.alerts,
+            portfolio=portfolio,
+            accounts=book.accounts,
+            assessment=assessment,
+            previous=previous,
+            now=started,
+        )
+
+    threshold, _source = critical_chf(settings, portfolio)
+    snapshot_id: int | None = None
+    if repository is not None:
+        status = "partial" if scan.any_unavailable else "ok"
+        stored = repository.store_scan(
+            ScanInfo(id=cycle_id, started_at=started, finished_at=datetime.now(UTC), status=status),
+            portfolio,
+            book.accounts,
+            assessment,
+            factor_prices=inputs.prices,
+            outbox=outcome.outbox if outcome is not None else (),
+            alert_states=outcome.states if outcome is not None else {},
+            taken_at=started,
+        )
+        snapshot_id = stored.snapshot_id
+
+    report = scan_report(
+        scan,
+        portfolio=portfolio,
+        assessment=assessment,
+        inputs=inputs,
+        alerts=outcome,
+        critical_chf=threshold,
+        snapshot_id=snapshot_id,
+        extra_warnings=tuple(extra),
+        generated_at=started,
+        idle_balances=idle,
+    )
+    return CycleResult(
+        scan=scan,
+        portfolio=book,
+        market=market,
+        assessment=assessment,
+        report=report,
+        snapshot_id=snapshot_id,
+        alerts=outcome,
+        inputs=inputs,
+        critical_chf=threshold,
+        scan_id=cycle_id,
+    )
