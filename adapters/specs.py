@@ -47,6 +47,10 @@ class ChainSpec(_Strict):
     native_token: str = "ETH"
     max_call_gas: Annotated[int, Field(gt=0)] = 30_000_000  # split multicall batches under this
     explorer: str | None = None
+    # a read not answered after this long is also sent to the next RPC URL, first good answer wins
+    # (0: never hedge); an RPC URL more than max_lag_blocks behind the best head is skipped per cycle
+    hedge_after_seconds: Annotated[float, Field(ge=0)] = 1.5
+    max_lag_blocks: Annotated[int, Field(ge=0)] = 3
     # ENS registry used to resolve *.eth names on this chain (adapters.ens); unset: the mainnet
     # registry when chain_id = 1, no ENS on any other chain
     ens_registry: Address | None = None

@@ -33,6 +33,7 @@ from adapters.assets import AssetInfo, AssetMap
 from adapters.base import AdapterContext, BlockRef, ChainReader, VenueAdapter
 from adapters.evm import EvmChainReader, ReaderOptions
 from adapters.evm.redact import scrub
+from adapters.evm.rpc import RpcOptions
 from adapters.registry import REGISTRY
 from adapters.specs import ChainSpec, DeploymentSpec
 from aggregator.config import Deployments, Settings, Venues
@@ -192,7 +193,10 @@ def _secret_urls(settings: Settings) -> list[str]:
 
 
 def _default_reader(chain: str, spec: ChainSpec, http: httpx.AsyncClient) -> ChainReader:
-    return EvmChainReader(chain=chain, spec=spec, http=http, options=ReaderOptions())
+    rpc = RpcOptions(
+        hedge_after_s=spec.hedge_after_seconds or None, max_lag_blocks=spec.max_lag_blocks
+    )
+    return EvmChainReader(chain=chain, spec=spec, http=http, options=ReaderOptions(rpc=rpc))
 
 
 def _reason(exc: BaseException, urls: Sequence[str]) -> str:

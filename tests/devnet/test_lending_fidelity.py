@@ -446,7 +446,9 @@ def test_morpho_health_below_one_iff_liquidate_succeeds(
             .call()
         )
         max_borrow = raw * oracle_price // 10**36 * market.lltv // 10**18
-        borrow = max_borrow * percent // 100
+        # Morpho books the borrow as shares rounded up and checks the shares' assets rounded up: that
+        # can be 1 wei above the amount asked, so asking for exactly the maximum may revert
+        borrow = min(max_borrow * percent // 100, max_borrow - 1)
         if borrow > 0:
             _send(devnet, contract.functions.borrow(market.params, borrow, 0, wallet, wallet), wallet)
         if warp:
