@@ -22,7 +22,6 @@ from web3.contract import Contract
 from web3.types import TxReceipt
 
 from aggregator.devnet.market import TOKENS, price_to_base, token_price
-from aggregator.devnet.sendtx import send_call
 from aggregator.devnet.solc import compile_devnet_contracts
 from aggregator.devnet.tokens import approve, mint
 from aggregator.devnet.txs import Txs
@@ -181,7 +180,7 @@ def set_rates(txs: Txs, deployment: CometDeployment, supply_apr: Decimal, borrow
     fn = comet_contract(txs, deployment).functions.setRates(
         _rate_per_second(supply_apr), _rate_per_second(borrow_apr)
     )
-    send_call(txs, fn, deployment.governor)
+    txs.transact(fn, deployment.governor, precheck=True)
 
 
 def set_comet_prices(txs: Txs, deployment: CometDeployment, token_prices: dict[str, Decimal]) -> None:
@@ -190,14 +189,14 @@ def set_comet_prices(txs: Txs, deployment: CometDeployment, token_prices: dict[s
     for symbol, price in token_prices.items():
         if symbol in deployment.price_feeds:
             feed = txs.contract(feed_abi, deployment.price_feeds[symbol])
-            send_call(txs, feed.functions.setAnswer(price_to_base(price)), deployment.governor)
+            txs.transact(feed.functions.setAnswer(price_to_base(price)), deployment.governor, precheck=True)
 
 
 def _supply(txs: Txs, deployment: CometDeployment, user: str, symbol: str, amount: int) -> None:
     token = deployment.tokens[symbol]
     mint(txs, token, user, amount)
     approve(txs, token, user, deployment.comet, amount)
-    send_call(txs, comet_contract(txs, deployment).functions.supply(token, amount), user)
+    txs.transact(comet_contract(txs, deployment).functions.supply(token, amount), user, precheck=True)
 
 
 def supply_base(txs: Txs, deployment: CometDeployment, user: str, amount: int) -> None:
@@ -215,12 +214,12 @@ def supply_collateral(txs: Txs, deployment: CometDeployment, user: str, symbol: 
 def borrow(txs: Txs, deployment: CometDeployment, user: str, amount: int) -> None:
     """``withdraw(baseToken, amount)`` past a zero balance: a borrow (reverts unless collateralized)."""
     fn = comet_contract(txs, deployment).functions.withdraw(deployment.base_token, amount)
-    send_call(txs, fn, user, what=f"borrow {amount} on the Comet stand-in")
+    txs.transact(fn, user, what=f"borrow {amount} on the Comet stand-in", precheck=True)
 
 
 def accrue(txs: Txs, deployment: CometDeployment) -> None:
     """Write the indices accrued since the last accrual (moves the STORED ``baseBorrowIndex``)."""
-    send_call(txs, comet_contract(txs, deployment).functions.accrue(), deployment.governor)
+    txs.transact(comet_contract(txs, deployment).functions.accrue(), deployment.governor, precheck=True)
 
 
 def absorb(txs: Txs, deployment: CometDeployment, absorber: str, accounts: list[str]) -> TxReceipt:
@@ -228,4 +227,4 @@ def absorb(txs: Txs, deployment: CometDeployment, absorber: str, accounts: list[
     fn = comet_contract(txs, deployment).functions.absorb(
         Web3.to_checksum_address(absorber), [Web3.to_checksum_address(a) for a in accounts]
     )
-    return send_call(txs, fn, absorber, what=f"absorb {accounts}")
+    return txs.transact(fn, absorber, what=f"absorb {accounts}", precheck=True)

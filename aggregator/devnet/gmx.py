@@ -29,7 +29,6 @@ from web3 import Web3
 from web3.contract import Contract
 
 from aggregator.devnet.market import TOKENS
-from aggregator.devnet.sendtx import send_call
 from aggregator.devnet.solc import compile_devnet_contracts
 from aggregator.devnet.txs import Txs
 from aggregator.devnet.venue_client import VenueAdminError
@@ -133,7 +132,8 @@ def data_store_contract(txs: Txs, deployment: GmxDeployment) -> Contract:
 
 
 def set_uint(txs: Txs, deployment: GmxDeployment, key: bytes, value: int) -> None:
-    send_call(txs, data_store_contract(txs, deployment).functions.setUint(key, value), deployment.owner)
+    fn = data_store_contract(txs, deployment).functions.setUint(key, value)
+    txs.transact(fn, deployment.owner, precheck=True)
 
 
 def set_market_params(txs: Txs, deployment: GmxDeployment, market: str, **factors: Decimal) -> None:
@@ -187,7 +187,7 @@ def deploy_gmx(txs: Txs, owner: str, tokens: dict[str, str]) -> GmxDeployment:
         }
         deployment.markets[name] = props
         fn = reader.functions.setMarket((props["market"], props["index"], props["long"], props["short"]))
-        send_call(txs, fn, owner)
+        txs.transact(fn, owner, precheck=True)
         set_market_params(txs, deployment, name, **DEFAULT_PARAMS)
     return deployment
 
@@ -223,7 +223,7 @@ def open_position(
     fn = reader.functions.setPosition(
         addresses, is_long, size_in_usd, size_in_tokens, collateral_amount, pending_impact_amount
     )
-    send_call(txs, fn, deployment.owner)
+    txs.transact(fn, deployment.owner, precheck=True)
     key: bytes = reader.functions.positionKey(*addresses, is_long).call()
     return key
 
@@ -241,11 +241,12 @@ def set_costs(
     fn = reader_contract(txs, deployment).functions.setCosts(
         key, close_impact_usd, borrowing_fee_usd, funding_fee_amount
     )
-    send_call(txs, fn, deployment.owner)
+    txs.transact(fn, deployment.owner, precheck=True)
 
 
 def remove_position(txs: Txs, deployment: GmxDeployment, key: bytes) -> None:
-    send_call(txs, reader_contract(txs, deployment).functions.removePosition(key), deployment.owner)
+    fn = reader_contract(txs, deployment).functions.removePosition(key)
+    txs.transact(fn, deployment.owner, precheck=True)
 
 
 def seed_tickers(api_url: str, deployment: GmxDeployment, *, spread: Decimal = Decimal(0)) -> None:

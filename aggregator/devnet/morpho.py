@@ -34,7 +34,6 @@ from web3.types import TxReceipt
 
 from aggregator.devnet.market import TOKENS, TokenSpec, token_price
 from aggregator.devnet.paths import node_modules
-from aggregator.devnet.sendtx import send_call
 from aggregator.devnet.solc import Compilation, compile_sources, read_sources
 from aggregator.devnet.tokens import approve, mint
 from aggregator.devnet.txs import Txs
@@ -235,9 +234,9 @@ def deploy_morpho(
     compiled = compile_morpho()
     morpho = txs.deploy(compiled.get("Morpho").deployable, owner, sender=owner)
     irm = txs.deploy(compiled.get("IrmMock").deployable, sender=owner).address
-    send_call(txs, morpho.functions.enableIrm(irm), owner)
+    txs.transact(morpho.functions.enableIrm(irm), owner, precheck=True)
     for lltv in sorted({m.lltv for m in markets}):
-        send_call(txs, morpho.functions.enableLltv(lltv), owner)
+        txs.transact(morpho.functions.enableLltv(lltv), owner, precheck=True)
     prices = {s.symbol: token_price(s, factor_prices) for s in TOKENS if s.symbol in tokens}
     deployment = MorphoDeployment(
         morpho=morpho.address,
@@ -266,7 +265,7 @@ def deploy_morpho(
         )
         deployment.markets[spec.name] = market
         _set_market_price(txs, deployment, market)
-        send_call(txs, morpho.functions.createMarket(market.params), owner)
+        txs.transact(morpho.functions.createMarket(market.params), owner, precheck=True)
         amount = liquidity * 10 ** _token_spec(spec.loan).decimals
         if amount:
             supply_liquidity(txs, deployment, spec.name, supplier or owner, amount)
@@ -296,7 +295,7 @@ def set_oracle_price(txs: Txs, deployment: MorphoDeployment, market_name: str, p
     """``OracleMock.setPrice(price)`` for one market (``price`` already in the 1e36 scale)."""
     market = _market(deployment, market_name)
     oracle = txs.contract(compile_morpho().get("OracleMock").deployable, market.oracle)
-    send_call(txs, oracle.functions.setPrice(price), deployment.owner)
+    txs.transact(oracle.functions.setPrice(price), deployment.owner, precheck=True)
 
 
 def set_morpho_prices(txs: Txs, deployment: MorphoDeployment, token_prices: dict[str, Decimal]) -> None:
@@ -316,7 +315,7 @@ def supply_liquidity(
     mint(txs, market.loan_token, supplier, amount)
     approve(txs, market.loan_token, supplier, deployment.morpho, amount)
     morpho = morpho_contract(txs, deployment)
-    send_call(txs, morpho.functions.supply(market.params, amount, 0, supplier, b""), supplier)
+    txs.transact(morpho.functions.supply(market.params, amount, 0, supplier, b""), supplier, precheck=True)
 
 
 def seed_borrower(
@@ -328,9 +327,11 @@ def seed_borrower(
     if collateral:
         mint(txs, market.collateral_token, borrower, collateral)
         approve(txs, market.collateral_token, borrower, deployment.morpho, collateral)
-        send_call(txs, morpho.functions.supplyCollateral(market.params, collateral, borrower, b""), borrower)
+        fn = morpho.functions.supplyCollateral(market.params, collateral, borrower, b"")
+        txs.transact(fn, borrower, precheck=True)
     if borrow:
-        send_call(txs, morpho.functions.borrow(market.params, borrow, 0, borrower, borrower), borrower)
+        fn = morpho.functions.borrow(market.params, borrow, 0, borrower, borrower)
+        txs.transact(fn, borrower, precheck=True)
 
 
 def position(txs: Txs, deployment: MorphoDeployment, market_name: str, user: str) -> MorphoPosition:
@@ -381,8 +382,8 @@ def liquidate(
     approve(txs, market.loan_token, liquidator, deployment.morpho, budget)
     fn = morpho.functions.liquidate(market.params, borrower, seized_assets or 0, repaid_shares or 0, b"")
     try:  # a revert names Morpho's reason ("position is healthy")
-        receipt: TxReceipt = send_call(
-            txs, fn, liquidator, what=f"liquidate {borrower} on Morpho {market_name}"
+        receipt: TxReceipt = txs.transact(
+            fn, liquidator, what=f"liquidate {borrower} on Morpho {market_name}", precheck=True
         )
     finally:
         approve(txs, market.loan_token, liquidator, deployment.morpho, 0)

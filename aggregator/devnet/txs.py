@@ -15,7 +15,8 @@ from eth_typing import ChecksumAddress, HexStr
 from web3 import Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
-from web3.types import RPCEndpoint, TxReceipt
+from web3.exceptions import ContractLogicError
+from web3.types import RPCEndpoint, TxParams, TxReceipt, Wei
 
 from aggregator.devnet.artifacts import Artifact
 from aggregator.errors import CrossmarginError
@@ -76,11 +77,31 @@ class Txs:
             return str(error.get("message", error))
         return "no reason (the replayed call did not revert)"
 
-    def transact(self, fn: ContractFunction, sender: str, *, value: int = 0) -> TxReceipt:
-        """Call a state-changing contract function as ``sender``."""
+    def transact(
+        self,
+        fn: ContractFunction,
+        sender: str,
+        *,
+        value: int = 0,
+        what: str | None = None,
+        precheck: bool = False,
+    ) -> TxReceipt:
+        """Call a state-changing contract function as ``sender``.
+
+        ``precheck``: ``eth_call`` it first, so that a revert raises :class:`TxError` with the reason
+        (a custom error of the contract's ABI by name, e.g. ``NotLiquidatable()``) and nothing is
+        mined (no failed transaction, no extra block).
+        """
         address = fn.address
+        label = what or f"{fn.fn_name} on {address}"
+        sender = Web3.to_checksum_address(sender)
+        if precheck:
+            try:
+                fn.call(TxParams({"from": sender, "value": Wei(value)}))
+            except ContractLogicError as exc:
+                raise TxError(f"{label} from {sender}: {_revert_name(fn, exc)}") from exc
         data = fn._encode_transaction_data()
-        return self.send(sender, address, data, value=value, what=f"{fn.fn_name} on {address}")
+        return self.send(sender, address, data, value=value, what=label)
 
     def deploy(
         self,
@@ -103,3 +124,16 @@ class Txs:
         """Bind ``artifact``'s ABI to an address."""
         checksum: ChecksumAddress = Web3.to_checksum_address(address)
         return self.w3.eth.contract(address=checksum, abi=artifact.abi)
+
+
+def _revert_name(fn: ContractFunction, exc: ContractLogicError) -> str:
+    """The revert reason; a custom error of the contract's ABI is named (``NotLiquidatable()``)."""
+    data = exc.data if isinstance(exc.data, str) else ""
+    abi: list[dict[str, Any]] = list(fn.contract_abi)  # type: ignore[arg-type]
+    for entry in abi:
+        if entry.get("type") == "error":
+            inputs = ",".join(str(i["type"]) for i in entry.get("inputs", []))
+            signature = f"{entry['name']}({inputs})"
+            if data[:10] == "0x" + Web3.keccak(text=signature).hex().removeprefix("0x")[:8]:
+                return f"reverted {signature}"
+    return exc.message or str(exc)

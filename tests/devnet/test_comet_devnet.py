@@ -13,7 +13,6 @@ from web3.exceptions import ContractLogicError
 
 from aggregator.devnet import comet as cm
 from aggregator.devnet.market import INITIAL_FACTOR_PRICES
-from aggregator.devnet.sendtx import send_call
 from aggregator.devnet.tokens import deploy_tokens
 from aggregator.devnet.txs import TxError, Txs
 from tests.fixtures_devnet import AnvilChain
@@ -82,7 +81,7 @@ def _set_feed(txs: Txs, dep: cm.CometDeployment, symbol: str, answer: int) -> No
     feed = txs.contract(
         cm.compile_devnet_contracts().get("SettablePriceFeed").deployable, dep.price_feeds[symbol]
     )
-    send_call(txs, feed.functions.setAnswer(answer), dep.governor)
+    txs.transact(feed.functions.setAnswer(answer), dep.governor, precheck=True)
 
 
 def _warp(chain: AnvilChain, seconds: int) -> None:
