@@ -50,6 +50,8 @@ from adapters.specs import (
 from aggregator.alerts.rules import AlertsSettings, parse_duration
 from aggregator.errors import ConfigError
 from aggregator.service.settings import WatchSettings
+from risk.model import FactorId
+from risk.params import NamedScenario, RiskParams
 
 __all__ = [
     "DEFAULTS_DIR",
@@ -134,6 +136,36 @@ class RiskSettings(_Strict):
     driver: str = "ETH"
     # `crossmargin scan` exits 4 when CHF < this; unset: the `critical` of the chf alert rule, else 1.0
     critical_chf: Annotated[float, Field(gt=0)] | None = None
+
+    def to_params(self) -> RiskParams:
+        """``config/risk.toml`` (validated ``RiskSettings``) as the risk layer's ``RiskParams``."""
+        return RiskParams(
+            horizon_hours=self.horizon_hours,
+            mc_paths=self.mc_paths,
+            mc_steps=self.mc_steps,
+            mc_seed=self.mc_seed,
+            mc_distribution=self.mc_distribution,
+            student_t_df=self.student_t_df,
+            scan_sigmas=self.scan_sigmas,
+            scan_range_floor=self.scan_range_floor,
+            vol_scan_up=self.vol_scan_up,
+            vol_scan_down=self.vol_scan_down,
+            extreme_multiple=self.extreme_multiple,
+            extreme_weight=self.extreme_weight,
+            ewma_lambda=self.ewma_lambda,
+            min_history_days=self.min_history_days,
+            vol_floor=self.vol_floor,
+            default_vols=dict(self.default_vols),
+            default_correlation=self.default_correlation,
+            factor_groups={g: tuple(FactorId(f) for f in fs) for g, fs in self.factor_groups.items()},
+            named_scenarios=tuple(
+                NamedScenario(name=s.name, factor_moves=dict(s.moves), vol_move=s.vol_move)
+                for s in self.named_scenarios
+            ),
+            hedge_net_to_gross=self.hedge_net_to_gross,
+            drift_tolerance=self.drift_tolerance,
+            driver=FactorId(self.driver),
+        )
 
 
 def _retention_age(value: Any) -> Any:

@@ -57,7 +57,6 @@ from aggregator.config import Settings
 from aggregator.db.repository import Repository, ScanInfo
 from aggregator.errors import ExitCode, InputError
 from aggregator.market_inputs import MarketInputs, build_market
-from aggregator.portfolio_file import risk_params
 from aggregator.report import ScanReport
 from aggregator.report_scan import scan_report
 from aggregator.scan import ScanResult, asset_map, run_scan
@@ -366,7 +365,7 @@ async def run_cycle(
     cycle_id = scan_id or uuid.uuid4().hex
     scan = await run_scan(settings, wallets, only=only, http=http, progress=progress, registry=registry)
     book = Portfolio(name=portfolio, accounts=tuple(scan.accounts))
-    params = risk_params(settings.risk)
+    params = settings.risk.to_params()
     engine = repository.engine if repository is not None else None
     inputs = build_market(book, params, as_of=started, engine=engine)
     market = inputs.estimate.state

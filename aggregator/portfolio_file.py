@@ -50,9 +50,9 @@ from risk.model import (
     PositionKind,
     PriceSource,
 )
-from risk.params import NamedScenario, RiskParams
+from risk.params import RiskParams
 
-__all__ = ["PortfolioFile", "PortfolioFileError", "PortfolioInput", "load_portfolio_file", "risk_params"]
+__all__ = ["PortfolioFile", "PortfolioFileError", "PortfolioInput", "load_portfolio_file"]
 
 
 class PortfolioFileError(InputError):
@@ -131,37 +131,6 @@ class PortfolioInput:
     market: MarketState
     params: RiskParams
     warnings: tuple[str, ...]
-
-
-def risk_params(settings: RiskSettings) -> RiskParams:
-    """``config/risk.toml`` (validated ``RiskSettings``) as the risk layer's ``RiskParams``."""
-    return RiskParams(
-        horizon_hours=settings.horizon_hours,
-        mc_paths=settings.mc_paths,
-        mc_steps=settings.mc_steps,
-        mc_seed=settings.mc_seed,
-        mc_distribution=settings.mc_distribution,
-        student_t_df=settings.student_t_df,
-        scan_sigmas=settings.scan_sigmas,
-        scan_range_floor=settings.scan_range_floor,
-        vol_scan_up=settings.vol_scan_up,
-        vol_scan_down=settings.vol_scan_down,
-        extreme_multiple=settings.extreme_multiple,
-        extreme_weight=settings.extreme_weight,
-        ewma_lambda=settings.ewma_lambda,
-        min_history_days=settings.min_history_days,
-        vol_floor=settings.vol_floor,
-        default_vols=dict(settings.default_vols),
-        default_correlation=settings.default_correlation,
-        factor_groups={g: tuple(FactorId(f) for f in fs) for g, fs in settings.factor_groups.items()},
-        named_scenarios=tuple(
-            NamedScenario(name=s.name, factor_moves=dict(s.moves), vol_move=s.vol_move)
-            for s in settings.named_scenarios
-        ),
-        hedge_net_to_gross=settings.hedge_net_to_gross,
-        drift_tolerance=settings.drift_tolerance,
-        driver=FactorId(settings.driver),
-    )
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -345,7 +314,7 @@ def load_portfolio_file(
     except RiskInputError as exc:
         raise ctx.fail("accounts", str(exc)) from None
 
-    params = risk_params(settings)
+    params = settings.to_params()
     for name in doc.vols:
         ctx.factor(name, f"vols.{name}")
     factors = [f for f in ctx.prices if f != USD] + [USD]

@@ -25,7 +25,7 @@ from rich.table import Table
 from aggregator.cli.app import ConfigOption, out_console
 from aggregator.config import Settings, load_config
 from aggregator.errors import InputError
-from aggregator.portfolio_file import load_portfolio_file, risk_params
+from aggregator.portfolio_file import load_portfolio_file
 from aggregator.report import dumps
 from aggregator.report_composite import AssessReport, build_assess_report
 from aggregator.whatif import Action, Change, WhatIfError, apply_changes, parse_change
@@ -92,7 +92,7 @@ def _load(
     engine = open_database(settings)
     try:
         stored = load_stored_portfolio(engine, name, at)
-        params = risk_params(settings.risk)
+        params = settings.risk.to_params()
         inputs = build_market(stored.portfolio, params, as_of=stored.taken_at, engine=engine)
     finally:
         engine.dispose()
