@@ -34,6 +34,7 @@ from aggregator.alerts.rules import AlertRule, Metric
 from aggregator.alerts.state import Decision
 from risk.assessment import AccountAssessment, Assessment, RebalanceMove
 from risk.model import MarginAccount
+from risk.rebalance import describe_move
 
 __all__ = [
     "DISCORD_CONTENT_LIMIT",
@@ -303,22 +304,13 @@ def _portfolio_lines(ctx: AlertContext) -> list[str]:
     return lines
 
 
-def _move_text(move: RebalanceMove) -> str:
-    slow = " (slow: needs a bridge)" if move.slow else ""
-    return (
-        f"move {move.amount:,.4g} {move.token} from {move.source} to {move.destination}{slow}:"
-        f" CHF {_health(move.chf_before)} → {_health(move.chf_after)},"
-        f" stressed {_health(move.stressed_chf_before)} → {_health(move.stressed_chf_after)}"
-    )
-
-
 def _action(ctx: AlertContext, focus: str | None) -> str | None:
     if ctx.decision.kind == "resolve":
         return None
     moves = list(ctx.rebalancing)
     if moves:
         chosen = next((m for m in moves if focus is not None and m.destination == focus), moves[0])
-        return _move_text(chosen)
+        return describe_move(chosen)
     return _DEFAULT_ACTION[ctx.rule.metric]
 
 

@@ -147,9 +147,14 @@ def describe_move(move: RebalanceMove) -> str:
     return (
         f"move {_amount(move.amount)} {move.token} (${move.usd:,.0f}) "
         f"from {move.source} to {move.destination} "
-        f"({verb}{how}): CHF {move.chf_before:.4g} -> {move.chf_after:.4g}, "
-        f"stressed CHF {move.stressed_chf_before:.4g} -> {move.stressed_chf_after:.4g}"
+        f"({verb}{how}): CHF {_ratio(move.chf_before)} -> {_ratio(move.chf_after)}, "
+        f"stressed CHF {_ratio(move.stressed_chf_before)} -> {_ratio(move.stressed_chf_after)}"
     )
+
+
+def _ratio(x: float) -> str:
+    """A health figure: 4 significant digits, ``inf`` for no debt at all."""
+    return "inf" if math.isinf(x) and x > 0 else f"{x:.4g}"
 
 
 @dataclass(slots=True)

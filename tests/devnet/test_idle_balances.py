@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import math
 from decimal import Decimal
 from pathlib import Path
 
@@ -155,12 +156,14 @@ def test_advice_uses_idle_balances_and_doing_it_gives_the_predicted_chf(
         _apply(devnet, move, by_name)
     again = _cycle(settings, wallets)
     assert again.assessment is not None
+    assert math.isfinite(moves[-1].chf_after)  # a debt left: a real figure, not "no debt anywhere"
     assert again.assessment.chf == pytest.approx(moves[-1].chf_after, rel=1e-6)
 
 
 REVERTS = "0x60006000fd"  # REVERT(0, 0)
 SHORT = "0x60056000f3"  # RETURN(0, 5): five bytes, not an ABI word
-HUGE = "0x7f" + "ff" * 32 + "60005260206000f3"  # returns 2**256 - 1 for every call
+HUGE = "0x7f" + "ff" * 32 + "60005260206000f3"  # returns 2**256 - 1 for every call (not a uint8)
+WIDE = "0x60c860005260206000f3"  # returns 200 for every call: a uint8, but no token has 200 decimals
 
 
 def test_bad_tokens_are_warnings_not_a_failed_scan(fresh_devnet: Devnet, tmp_path: Path) -> None:
@@ -170,8 +173,9 @@ def test_bad_tokens_are_warnings_not_a_failed_scan(fresh_devnet: Devnet, tmp_pat
         "SHORT": "0x00000000000000000000000000000000000B0002",
         "HUGE": "0x00000000000000000000000000000000000b0003",
         "NOCODE": "0x00000000000000000000000000000000000b0004",
+        "WIDE": "0x00000000000000000000000000000000000b0005",
     }
-    for symbol, code in (("REVERTS", REVERTS), ("SHORT", SHORT), ("HUGE", HUGE)):
+    for symbol, code in (("REVERTS", REVERTS), ("SHORT", SHORT), ("HUGE", HUGE), ("WIDE", WIDE)):
         devnet.txs.rpc("anvil_setCode", [bad[symbol], code])
     wallets = _wallets(devnet)
     result = _cycle(_settings(tmp_path, devnet, extra_tokens=bad), wallets)
@@ -179,7 +183,9 @@ def test_bad_tokens_are_warnings_not_a_failed_scan(fresh_devnet: Devnet, tmp_pat
     warnings = [w for w in result.report.warnings if w.startswith(f"idle balances on {DEVNET_CHAIN} unknown: ")]
     for symbol in bad:
         assert any(f": {symbol} (" in w for w in warnings), (symbol, warnings)
-    assert "decimals() returned" in next(w for w in warnings if ": HUGE (" in w)
+    assert "out of range" in next(w for w in warnings if ": HUGE (" in w)
+    assert "decimals() returned 200" in next(w for w in warnings if ": WIDE (" in w)
+    assert "reverted or returned nothing" in next(w for w in warnings if ": NOCODE (" in w)
     tokens = {b.token for b in result.report.idle_balances}
     assert not tokens & set(bad)  # never a zero, never a made-up amount
     assert {"USDC", "WETH", "ETH"} <= tokens  # the good tokens are still read

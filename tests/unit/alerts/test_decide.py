@@ -222,8 +222,8 @@ def test_rebalancing_move_is_the_suggested_action() -> None:
     alerts = settings_with(rule("chf", "chf", warning=1.2))
     out = cycle(alerts, [a, b], assessment([a, b], [1.05, 2.0]), {}, 0, rebalancing=[move])
     body = "\n".join(out.outbox[0]["payload"]["message"]["body"])
-    assert f"What to do: move 5,000 USDC from {b.key} to {a.key}" in body
-    assert "CHF 1.050 → 1.210" in body and "stressed 0.840 → 1.020" in body
+    assert f"What to do: move 5,000.00 USDC ($0) from {b.key} to {a.key} (deposit)" in body
+    assert "CHF 1.05 -> 1.21, stressed CHF 0.84 -> 1.02" in body
 
 
 def test_heartbeat_fires_when_cycles_stop_and_resolves_on_the_next_cycle() -> None:
