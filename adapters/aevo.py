@@ -68,9 +68,9 @@ from risk.errors import RiskInputError
 from risk.model import (
     AsOf,
     MarginAccount,
+    MarginModel,
     MarginTier,
     OptionParams,
-    MarginModel,
     OptionsScenarioModel,
     PerpParams,
     Position,

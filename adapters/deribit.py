@@ -126,7 +126,10 @@ VENUE: Final = "deribit"
 CURRENCIES: Final = ("BTC", "ETH", "USDC", "USDT")
 STABLES: Final = frozenset({"USDC", "USDT", "USD"})
 STANDARD: Final = StandardMarginModel(
-    call_spot=Decimal("0.075"), put_spot=Decimal("0.075"), put_mark=Decimal("0.075"), option_value_counts=False
+    call_spot=Decimal("0.075"),
+    put_spot=Decimal("0.075"),
+    put_mark=Decimal("0.075"),
+    option_value_counts=False,
 )
 PORTFOLIO: Final = deribit_pm_model()
 MODEL: Final = STANDARD  # what an account is listed with before it is read (not configured, unavailable)

@@ -6,6 +6,12 @@ health the server reports on its own private endpoints; ``Devnet.set_price`` mov
 
 Independent check (Aevo, ``venue_client`` docstring): 2,000 USDC + long 2 ETH-PERP at 3,000 with the
 server's 3 % maintenance rule gives ``h = (2,000 + 2 (P - 3,000)) / (0.06 P)``.
+
+The risk engine (``risk.engine.assess`` on the scanned accounts) gives each account the venue's own
+figure (within 1e-9): the adapters map these standard-margin accounts to the venues' documented
+per-position rules (``risk.model.StandardMarginModel``), which the server follows too. Deribit's
+option mark decays with time, so the checks that compare the scan with a later server read freeze
+the server's clock (``POST /_devnet/clock``) for their duration.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 
 from adapters.addresses import parse_address
@@ -32,7 +39,9 @@ from aggregator.devnet.network import Devnet
 from aggregator.devnet.user_config import SECRETS_NOTE_PREFIX, write_user_config
 from aggregator.errors import ConfigError
 from aggregator.scan import run_scan
-from risk.model import AccountStatus, MarginAccount
+from risk.engine import assess
+from risk.model import AccountStatus, FactorId, MarginAccount, MarketState, Portfolio
+from risk.params import RiskParams
 
 pytestmark = pytest.mark.devnet
 
@@ -56,7 +65,9 @@ def _scan(devnet: Devnet, tmp_path: Path, wallets: list[str]) -> list[MarginAcco
     config, secrets = _files(devnet, tmp_path)
     environ = {"HOME": str(tmp_path), "CROSSMARGIN_SECRETS_FILE": str(secrets)}
     settings = load_config(config, environ=environ).settings
-    result = asyncio.run(run_scan(settings, [parse_address(devnet.wallets[w]) for w in wallets], only="aevo,deribit"))
+    result = asyncio.run(
+        run_scan(settings, [parse_address(devnet.wallets[w]) for w in wallets], only="aevo,deribit")
+    )
     return result.accounts
 
 
@@ -102,6 +113,37 @@ def _by_venue(accounts: list[MarginAccount], wallet: str) -> dict[str, list[Marg
     return out
 
 
+class _FrozenClock:
+    """``with _FrozenClock(devnet):`` the Aevo/Deribit server's clock stands still (option marks too)."""
+
+    def __init__(self, devnet: Devnet) -> None:
+        assert devnet.state.cred_api_url is not None
+        self.url = devnet.state.cred_api_url + "/_devnet/clock"
+
+    def __enter__(self) -> None:
+        httpx.post(self.url, json={"freeze": True}, timeout=5).raise_for_status()
+
+    def __exit__(self, *exc: object) -> None:
+        httpx.post(self.url, json={"freeze": False}, timeout=5).raise_for_status()
+
+
+def _engine_health(devnet: Devnet, accounts: list[MarginAccount]) -> dict[str, float]:
+    """``h`` per account key by the whole engine (``risk.engine.assess``) at the devnet's prices."""
+    portfolio = Portfolio("fund", tuple(accounts))
+    factors = tuple(f for f in portfolio.factors if f != "USD")
+    prices = {f: float(devnet.state.factor_prices.get(f, 1.0)) for f in factors}
+    market = MarketState(
+        factors=factors,
+        prices=prices,
+        vols={f: 0.6 if f in ("ETH", "BTC") else 0.0 for f in factors},
+        correlation=np.eye(len(factors)),
+        betas={FactorId("ETH"): 1.0},
+        as_of=min(a.as_of.timestamp for a in accounts),
+    )
+    result = assess(portfolio, market, RiskParams(mc_paths=256, mc_steps=4), rng_seed=1)
+    return {a.account_key: a.health for a in result.accounts}
+
+
 def _aevo_closed_form(price: Decimal) -> Decimal:
     return (Decimal(2000) + 2 * (price - 3000)) / (Decimal("0.06") * price)
 
@@ -120,16 +162,20 @@ def _check_against_server(devnet: Devnet, accounts: list[MarginAccount]) -> tupl
     assert aevo.venue_health == pytest.approx(aevo_h, rel=Decimal("1e-12"))
     summary = _deribit_summary(devnet)
     deribit_h = Decimal(str(summary["margin_balance"])) / Decimal(str(summary["maintenance_margin"]))
-    # the option's Black-76 mark decays with time between the two reads (theta): ~1e-7 per second
-    assert deribit.venue_health == pytest.approx(deribit_h, rel=Decimal("1e-6"))
+    # the same instant (the callers freeze the server's clock): the option's mark has not moved
+    assert deribit.venue_health == pytest.approx(deribit_h, rel=Decimal("1e-12"))
     assert aevo.venue_health is not None and deribit.venue_health is not None
+    engine = _engine_health(devnet, [aevo, deribit])
+    assert engine[aevo.key] == pytest.approx(float(aevo_h), rel=1e-9)
+    assert engine[deribit.key] == pytest.approx(float(deribit_h), rel=1e-9)
     return aevo.venue_health, deribit.venue_health
 
 
 def test_scan_only_aevo_deribit_reads_the_seeded_fund(devnet: Devnet, tmp_path: Path) -> None:
     _need_cred_server(devnet)
-    accounts = _scan(devnet, tmp_path, ["fund", "hedged"])
-    aevo_h, deribit_h = _check_against_server(devnet, accounts)
+    with _FrozenClock(devnet):
+        accounts = _scan(devnet, tmp_path, ["fund", "hedged"])
+        aevo_h, deribit_h = _check_against_server(devnet, accounts)
     price = Decimal(devnet.state.factor_prices["ETH"])
     assert aevo_h == pytest.approx(_aevo_closed_form(price), rel=Decimal("1e-9"))
     assert 1 < deribit_h < 10  # 2 ETH vs (0.075 + mark) x 5 ETH: about 3 at 3,000
@@ -139,15 +185,16 @@ def test_scan_only_aevo_deribit_reads_the_seeded_fund(devnet: Devnet, tmp_path: 
 def test_set_price_moves_aevo_and_deribit(fresh_devnet: Devnet, tmp_path: Path) -> None:
     net = fresh_devnet
     _need_cred_server(net)
-    before = _check_against_server(net, _scan(net, tmp_path / "a", ["fund"]))
     start = Decimal(net.state.factor_prices["ETH"])
-    try:
-        moved = net.set_price("ETH", Decimal(3600))
-        assert any(m.startswith("aevo/deribit server ETH") for m in moved)
-        after = _check_against_server(net, _scan(net, tmp_path / "b", ["fund"]))
-    finally:  # fresh_devnet puts back only the main venue server's prices
-        assert net.state.cred_api_url is not None
-        venue_client.set_price(net.state.cred_api_url, "ETH", start)
+    with _FrozenClock(net):
+        before = _check_against_server(net, _scan(net, tmp_path / "a", ["fund"]))
+        try:
+            moved = net.set_price("ETH", Decimal(3600))
+            assert any(m.startswith("aevo/deribit server ETH") for m in moved)
+            after = _check_against_server(net, _scan(net, tmp_path / "b", ["fund"]))
+        finally:  # fresh_devnet puts back only the main venue server's prices
+            assert net.state.cred_api_url is not None
+            venue_client.set_price(net.state.cred_api_url, "ETH", start)
     # long perp gains: h up to (2,000 + 1,200) / 216; the short calls lose: Deribit h down
     assert after[0] == pytest.approx(_aevo_closed_form(Decimal(3600)), rel=Decimal("1e-9"))
     assert after[0] > before[0] and after[1] < before[1]

@@ -1,6 +1,12 @@
 """Aevo and Deribit adapters end to end over real HTTP against the credentialed devnet venue server
 (in-process, free port): read, move a price, read again; auth (keys, bearer token, re-auth once);
-faults map to UNAVAILABLE with the reason; no credentials = not configured; secrets never leak."""
+faults map to UNAVAILABLE with the reason; no credentials = not configured; secrets never leak.
+
+The engine's health of every account read (``risk.margin.evaluate`` at current prices, the venue's
+standard-margin model) equals the server's own ``equity / maintenance_margin`` (Aevo) and
+``margin_balance / maintenance_margin`` (Deribit) within 1e-9: the server computes its figures by
+the venues' documented rules, written apart from the adapters. Option marks decay with time, so a
+test that compares two reads freezes the server's clock (``POST /_devnet/clock``) first."""
 
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 
 from adapters.aevo import AevoAdapter
@@ -20,7 +27,9 @@ from adapters.derive import black76_price
 from adapters.http import RetryPolicy
 from adapters.specs import RateLimit, VenueSpec
 from aggregator.devnet.venues.aevo import CredVenueServer
-from risk.model import AccountStatus, MarginAccount, PositionKind
+from risk.arrays import compile_book
+from risk.margin import evaluate
+from risk.model import AccountStatus, MarginAccount, MarketState, Portfolio, PositionKind
 from tests.unit.adapters.conftest import shipped_assets
 
 WALLET = "0x1111111111111111111111111111111111111111"
@@ -76,6 +85,28 @@ def equity(account: MarginAccount) -> Decimal:
     return sum((p.value for p in account.positions), Decimal(0))
 
 
+def engine_health(account: MarginAccount) -> float:
+    """``h`` of the account by the engine at current prices (the factor prices do not matter there:
+    every position is at the venue's own price)."""
+    portfolio = Portfolio("p", (account,))
+    factors = tuple(f for f in portfolio.factors if f != "USD")
+    market = MarketState(
+        factors=factors,
+        prices=dict.fromkeys(factors, 1.0),
+        vols=dict.fromkeys(factors, 0.6),
+        correlation=np.eye(len(factors)),
+        betas={},
+        as_of=account.as_of.timestamp,
+    )
+    book = compile_book(portfolio, market)
+    return float(evaluate(book, book.prices0[None, :]).health[0, 0])
+
+
+async def freeze_clock(admin: httpx.AsyncClient) -> None:
+    """Freeze the server's clock so that two reads price the options at the same instant."""
+    (await admin.post("/_devnet/clock", json={"freeze": True})).raise_for_status()
+
+
 async def seed_aevo(admin: httpx.AsyncClient) -> None:
     body = {
         "api_key": KEY,
@@ -118,6 +149,7 @@ async def test_aevo_reads_positions_margin_and_moves_with_price(
     server: CredVenueServer, admin: httpx.AsyncClient, context: AdapterContext
 ) -> None:
     await seed_aevo(admin)
+    await freeze_clock(admin)  # the option's mark is the same in both reads below
     adapter = aevo(server, context, **aevo_creds())
     [account] = await adapter.read_accounts([WALLET, OTHER])  # OTHER: nothing there
     assert account.status is AccountStatus.OK and account.wallet == WALLET
@@ -125,6 +157,7 @@ async def test_aevo_reads_positions_margin_and_moves_with_price(
     api_equity, api_mm = Decimal(body["equity"]), Decimal(body["maintenance_margin"])
     assert equity(account) == api_equity  # sum of our positions = the venue's equity
     assert account.venue_health == api_equity / api_mm
+    assert engine_health(account) == pytest.approx(float(api_equity / api_mm), rel=1e-9)
     option = next(p for p in account.positions if p.kind is PositionKind.OPTION)
     assert option.option is not None and option.option.strike == 3500 and option.option.option_type == "call"
     years = (option.option.expiry - datetime.now(UTC)).total_seconds() / (365 * 24 * 3600)
@@ -135,12 +168,78 @@ async def test_aevo_reads_positions_margin_and_moves_with_price(
     (await admin.post("/_devnet/price", json={"factor": "ETH", "price": 3600})).raise_for_status()
     [moved] = await adapter.read_accounts([WALLET])
     assert moved.venue_health is not None and moved.venue_health < account.venue_health
+    assert engine_health(moved) == pytest.approx(float(moved.venue_health), rel=1e-9)
+
+
+async def test_frozen_clock_keeps_option_marks_still(
+    server: CredVenueServer, admin: httpx.AsyncClient, context: AdapterContext
+) -> None:
+    await seed_aevo(admin)
+    headers = {"AEVO-KEY": KEY, "AEVO-SECRET": SECRET}
+    at = (datetime.now(UTC) + timedelta(days=10)).replace(microsecond=0)
+    answer = (await admin.post("/_devnet/clock", json={"at": at.isoformat()})).json()
+    assert answer == {"clock": at.isoformat()}
+    first = (await admin.get("/positions", headers=headers)).json()["positions"][0]
+    second = (await admin.get("/positions", headers=headers)).json()["positions"][0]
+    assert first["mark_price"] == second["mark_price"]
+    (await admin.post("/_devnet/clock", json={"freeze": False})).raise_for_status()
+    now = (await admin.get("/positions", headers=headers)).json()["positions"][0]
+    assert Decimal(now["mark_price"]) > Decimal(first["mark_price"])  # 10 days less theta decay
+    assert (await admin.post("/_devnet/clock", json={"at": "yesterday"})).status_code == 400
+    assert (await admin.post("/_devnet/clock", json={"at": "2026-11-21T00:00:00"})).status_code == 400
+
+
+async def test_engine_health_equals_the_venue_figure_with_a_mark_apart(
+    server: CredVenueServer, admin: httpx.AsyncClient, context: AdapterContext
+) -> None:
+    """Mark apart from the index (futures' margin is on the index, PnL on the mark); puts and
+    calls, long and short; every Deribit currency account and the Aevo account."""
+    await freeze_clock(admin)
+    for factor, price, mark in (("BTC", 60000, 60450), ("ETH", 3000, 2990)):
+        body = {"factor": factor, "price": price, "mark": mark}
+        (await admin.post("/_devnet/price", json=body)).raise_for_status()
+    deribit_body = {
+        "client_id": CLIENT,
+        "client_secret": CLIENT_SECRET,
+        "balances": {"BTC": "3", "ETH": "10", "USDC": "8000"},
+        "positions": [
+            {"instrument": f"BTC-{EXPIRY}-70000-C", "size": "-3", "iv": "0.55"},
+            {"instrument": f"BTC-{EXPIRY}-50000-P", "size": "-4", "iv": "0.7"},
+            {"instrument": f"BTC-{EXPIRY}-65000-C", "size": "2", "iv": "0.6"},
+            {"instrument": "BTC-PERPETUAL", "size": "-250000", "average_price": "61000"},
+            {"instrument": f"ETH-{EXPIRY}-2500-P", "size": "-20", "iv": "0.8"},
+            {"instrument": "ETH-PERPETUAL", "size": "90000", "average_price": "2800"},
+            {"instrument": "ETH_USDC-PERPETUAL", "size": "-4", "average_price": "3100"},
+        ],
+    }
+    (await admin.post("/_devnet/seed/deribit", json=deribit_body)).raise_for_status()
+    aevo_body = {
+        "api_key": KEY,
+        "api_secret": SECRET,
+        "account": WALLET,
+        "usdc": "30000",
+        "positions": [
+            {"instrument": f"ETH-{EXPIRY}-3500-C", "amount": "-5", "iv": "0.6"},
+            {"instrument": f"ETH-{EXPIRY}-2600-P", "amount": "-7", "iv": "0.75"},
+            {"instrument": f"ETH-{EXPIRY}-3200-C", "amount": "3", "iv": "0.6"},
+            {"instrument": "ETH-PERP", "amount": "-2", "avg_entry_price": "3050"},
+        ],
+    }
+    (await admin.post("/_devnet/seed/aevo", json=aevo_body)).raise_for_status()
+    accounts = await deribit(server, context, **deribit_creds()).read_accounts([WALLET])
+    accounts += await aevo(server, context, **aevo_creds()).read_accounts([WALLET])
+    assert sorted(a.account_id for a in accounts) == sorted(["10/BTC", "10/ETH", "10/USDC", WALLET])
+    for account in accounts:
+        assert account.status is AccountStatus.OK and account.venue_health is not None
+        assert 0 < float(account.venue_health) < 1e6
+        assert engine_health(account) == pytest.approx(float(account.venue_health), rel=1e-9), account.key
 
 
 async def test_deribit_reads_every_currency_and_matches_the_summary(
     server: CredVenueServer, admin: httpx.AsyncClient, context: AdapterContext
 ) -> None:
     await seed_deribit(admin)
+    await freeze_clock(admin)  # the summary read below prices the option at the adapter's instant
     adapter = deribit(server, context, **deribit_creds(), accounts={OTHER: ("fund",)})
     accounts = await adapter.read_accounts([WALLET, OTHER])
     assert {a.account_id for a in accounts} == {"77/BTC", "77/USDC"}
@@ -177,6 +276,9 @@ async def test_deribit_reads_every_currency_and_matches_the_summary(
     index = Decimal(60000)
     assert abs(equity(btc) - Decimal(repr(raw["equity"])) * index) < Decimal("1e-6")
     assert btc.venue_health == Decimal(repr(raw["margin_balance"])) / Decimal(repr(raw["maintenance_margin"]))
+    for account in accounts:
+        assert account.venue_health is not None
+        assert engine_health(account) == pytest.approx(float(account.venue_health), rel=1e-9)
     perp = next(p for p in btc.positions if p.kind is PositionKind.PERP)
     assert perp.quantity == Decimal(30000) / Decimal(58000)  # inverse: N / average_price coins
     option = next(p for p in btc.positions if p.kind is PositionKind.OPTION)

@@ -247,7 +247,7 @@ def account_summary(state: VenueState, client: DeribitClient, currency: str, now
         "initial_margin": _num(im),
         "available_funds": _num(margin_balance - im),
         "available_withdrawal_funds": _num(margin_balance - im),
-        "options_value": _num(options_value.quantize(q)),
+        "options_value": _num(options_value),
         "futures_pl": _num(futures_pl.quantize(q)),
         "session_upl": _num((futures_pl + options_value).quantize(q)),
         "total_pl": _num((futures_pl + options_value).quantize(q)),
