@@ -192,8 +192,8 @@ def _solve(
     lo, hi = lo.copy(), hi.copy()
     if lo.size == 0:
         return lo
-    f_lo = _margin(book, expo, acct, lo)
-    f_hi = _margin(book, expo, acct, hi)
+    both = _margin(book, np.concatenate([expo, expo]), np.concatenate([acct, acct]), np.concatenate([lo, hi]))
+    f_lo, f_hi = both[: lo.size], both[lo.size :]
     side = np.zeros(lo.shape, dtype=np.int64)  # last side moved: -1 lo, +1 hi
     for _ in range(_MAX_ITER):
         active = np.abs(hi - lo) > _X_TOL

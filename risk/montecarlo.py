@@ -42,6 +42,7 @@ when another book is assessed against the same market state (``clear_path_cache`
 from __future__ import annotations
 
 import math
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -182,6 +183,7 @@ def _log_paths(spec: _PathSpec) -> Iterator[_Chunk]:
 
 
 _PATH_CACHE: OrderedDict[tuple[object, ...], list[_Chunk]] = OrderedDict()
+_PATH_CACHE_LOCK = threading.Lock()
 _PATH_CACHE_ENTRIES = 2
 _PATH_CACHE_MAX_FLOATS = 8_000_000  # 64 MB per entry; larger runs are generated chunk by chunk
 
@@ -190,11 +192,14 @@ def _cached_log_paths(spec: _PathSpec) -> Iterator[_Chunk]:
     """``_log_paths`` with a small LRU cache: the paths depend only on the seed, the sizes, the
     distribution and the per-step covariance (not on prices nor on the book), so assessing many
     books against one market state draws them once. Runs above ``_PATH_CACHE_MAX_FLOATS`` are not
-    kept: their chunks are generated one at a time, so memory stays bounded."""
+    kept: their chunks are generated one at a time, so memory stays bounded. The cached arrays are
+    read-only; the cache is shared by threads (under a lock)."""
     key = spec.key()
-    hit = _PATH_CACHE.get(key)
+    with _PATH_CACHE_LOCK:
+        hit = _PATH_CACHE.get(key)
+        if hit is not None:
+            _PATH_CACHE.move_to_end(key)
     if hit is not None:
-        _PATH_CACHE.move_to_end(key)
         yield from hit
         return
     if spec.n_paths * spec.n_steps * max(1, spec.chol.shape[0]) > _PATH_CACHE_MAX_FLOATS:
@@ -203,15 +208,17 @@ def _cached_log_paths(spec: _PathSpec) -> Iterator[_Chunk]:
     chunks = list(_log_paths(spec))
     for chunk in chunks:
         chunk.x.flags.writeable = False
-    _PATH_CACHE[key] = chunks
-    while len(_PATH_CACHE) > _PATH_CACHE_ENTRIES:
-        _PATH_CACHE.popitem(last=False)
+    with _PATH_CACHE_LOCK:
+        _PATH_CACHE[key] = chunks
+        while len(_PATH_CACHE) > _PATH_CACHE_ENTRIES:
+            _PATH_CACHE.popitem(last=False)
     yield from chunks
 
 
 def clear_path_cache() -> None:
     """Forget the cached Monte Carlo paths (benchmarks measure the cold case with it)."""
-    _PATH_CACHE.clear()
+    with _PATH_CACHE_LOCK:
+        _PATH_CACHE.clear()
 
 
 def p_liq(
@@ -248,20 +255,22 @@ def p_liq(
         spec = _PathSpec(seed_value, n_paths, n_steps, chol, student, df, per_chunk)
         hit_acct: list[npt.NDArray[np.int64]] = []
         hit_x: list[FloatArray] = []
-        flags = np.empty(per_chunk * n_steps * n_acc, dtype=np.bool_)
         for chunk in _cached_log_paths(spec):
             n = chunk.x.shape[1]
             flat = chunk.x.reshape(n_steps * n, live.size)
-            out = flags[: n_steps * n * n_acc].reshape(n_steps * n, n_acc)
-            below = kernel.below(flat, live, chunk.lo, chunk.hi, out).reshape(n_steps, n, n_acc)
-            hit = np.logical_or.reduce(below, axis=0)  # [n, A]: first passage, any step
+            active, flags = kernel.below_active(flat, live, chunk.lo, chunk.hi)
+            if active.size == 0:
+                continue
+            below = flags.reshape(n_steps, n, active.size)
+            hit = np.logical_or.reduce(below, axis=0)  # [n, active]: first passage, any step
             liq_any += int(np.count_nonzero(hit.any(axis=1)))
-            liq_acc += np.count_nonzero(hit, axis=0)
-            path_i, acct_i = np.nonzero(hit)
-            first = below[:, path_i, acct_i].argmax(axis=0)  # the first liquidating step
-            hit_acct.append(acct_i.astype(np.int64))
+            liq_acc[active] += np.count_nonzero(hit, axis=0)
+            path_i, col = np.nonzero(hit)
+            first = below[:, path_i, col].argmax(axis=0)  # the first liquidating step
+            hit_acct.append(active[col])
             hit_x.append(chunk.x[first, path_i])
-        pen_acc = _first_penalties(book, live, np.concatenate(hit_acct), np.concatenate(hit_x))
+        if hit_acct:
+            pen_acc = _first_penalties(book, live, np.concatenate(hit_acct), np.concatenate(hit_x))
 
     p = liq_any / n_paths
     acc_p = liq_acc / n_paths

@@ -21,7 +21,9 @@ Output arrays are ``[S, A]`` in USD, columns in ``book.account_keys`` order (des
   ``liquidation_penalty * sum |value of options and perps|`` (standard margin too).
 
 ``chf(evaluation)`` gives the composite health factor per scenario (min over accounts; ``+inf`` for a
-book with no account).
+book with no account); ``equity(book, factor_prices, vol_shift)`` the ``equity`` alone, without the
+requirements (what ``risk.exposure`` differentiates). Monte Carlo batches go through
+``risk.margin.kernel`` instead (the same models compiled for log-returns).
 """
 
 from __future__ import annotations

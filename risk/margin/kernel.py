@@ -24,9 +24,12 @@ numbers as ``risk.margin.evaluate`` (to rounding, and to the interpolation error
 - **screen** (``below``): from each pair's least and greatest multiplier over the batch, an account
   whose resources' lower bound exceeds its requirement's upper bound cannot be below 1 anywhere in
   the batch and is not computed at all (linear parts take each coefficient at its worse end; the
-  maintenance margin grows with the notional; the tables' interpolants have their extremes at
-  nodes). The bounds may be given (``x_lo``, ``x_hi`` per column, e.g. cached with Monte Carlo
-  paths); a pair's bound is then the sum of its factors' bounds (wider, still valid).
+  maintenance margin grows with the notional; an options account's bounds come from Black-76
+  being monotone in the underlying, ``risk.margin.options_bounds``, or, once its table is built,
+  from the table's nodes, where its interpolants have their extremes). A table is built the first
+  time its account is not ruled out. The bounds of ``x`` may be given (``x_lo``, ``x_hi`` per
+  column, e.g. cached with Monte Carlo paths); a pair's bound is then the sum of its factors'
+  bounds (wider, still valid).
 """
 
 from __future__ import annotations
@@ -39,8 +42,9 @@ import numpy as np
 from risk.arrays import Book, BoolArray, FloatArray, IntArray, select_accounts
 from risk.margin import evaluate
 from risk.margin.blas import Scratch, blocked_matmul, column_extremes
-from risk.margin.kernel_build import Compiled, compile_kernel
-from risk.margin.options_table import DEFAULT_POINTS
+from risk.margin.kernel_build import Compiled, Perps, TableSpec, compile_kernel
+from risk.margin.options_bounds import options_bounds
+from risk.margin.options_table import DEFAULT_POINTS, OptionsTable
 
 __all__ = ["HealthKernel", "health_kernel"]
 
@@ -62,6 +66,14 @@ class _Batch:
 class HealthKernel:
     c: Compiled
     scratch: Scratch = field(default_factory=Scratch)
+    built: dict[int, OptionsTable] = field(default_factory=dict)  # options tables by account
+
+    def _table(self, spec: TableSpec) -> OptionsTable:
+        table = self.built.get(spec.account)
+        if table is None:
+            table = spec.build(self.book)
+            self.built[spec.account] = table
+        return table
 
     @property
     def book(self) -> Book:
@@ -107,26 +119,37 @@ class HealthKernel:
             extra[self.c.const_pair, col] += (p.const[j] * p.mmr[j, k] - p.deduction[j, k]) * p.quote_usd0[j]
         return extra, tier
 
-    def _safe(self, b: _Batch) -> BoolArray:
-        """Accounts that cannot be below 1 anywhere in the batch (see the module docstring)."""
+    @staticmethod
+    def _perp_mm(p: Perps, rest: IntArray, m: FloatArray) -> FloatArray:
+        """Maintenance margin (USD) of the perps ``rest`` at pair multipliers ``m[K]``."""
+        notional = m[p.pair[rest]] * p.coef[rest] + p.const[rest]
+        k = np.maximum((notional[:, None] >= p.bounds[rest]).sum(axis=1) - 1, 0)
+        mm = np.maximum(notional * p.mmr[rest, k] - p.deduction[rest, k], p.min_req[rest])
+        quote = np.where(p.quote_pair[rest] >= 0, m[p.quote_pair[rest]], 1.0)
+        out: FloatArray = mm * p.quote_usd0[rest] * quote
+        return out
+
+    def _safe(self, b: _Batch) -> tuple[BoolArray, BoolArray]:
+        """``(safe, positive)``: the accounts that cannot be below 1 anywhere in the batch (see the
+        module docstring), and those whose requirement is positive everywhere in it."""
         n_a = self.book.n_accounts
         w_res, w_req = b.weights[:, :n_a], b.weights[:, n_a:]
         res_lo = np.maximum(w_res, 0.0).T @ b.m_lo + np.minimum(w_res, 0.0).T @ b.m_hi
         req_hi = np.maximum(w_req, 0.0).T @ b.m_hi + np.minimum(w_req, 0.0).T @ b.m_lo
+        req_lo = np.maximum(w_req, 0.0).T @ b.m_lo + np.minimum(w_req, 0.0).T @ b.m_hi
         gross = np.abs(w_res).T @ b.m_hi + np.abs(w_req).T @ b.m_hi
         ok = np.ones(n_a, dtype=np.bool_)
         p = self.c.perps
         rest = np.flatnonzero(b.tier < 0)
-        if p is not None and rest.size:
-            notional = b.m_hi[p.pair[rest]] * p.coef[rest] + p.const[rest]
-            k = np.maximum((notional[:, None] >= p.bounds[rest]).sum(axis=1) - 1, 0)
-            mm = np.maximum(notional * p.mmr[rest, k] - p.deduction[rest, k], p.min_req[rest])
-            mm *= p.quote_usd0[rest] * np.where(p.quote_pair[rest] >= 0, b.m_hi[p.quote_pair[rest]], 1.0)
-            np.add.at(req_hi, p.account[rest], mm)
-            np.add.at(gross, p.account[rest], mm)
-        for table, k_pair in self.c.tables:
-            a = table.account
-            found = table.bounds(float(np.log(b.m_lo[k_pair])), float(np.log(b.m_hi[k_pair])))
+        if p is not None and rest.size:  # the maintenance margin grows with the multipliers
+            mm_hi = self._perp_mm(p, rest, b.m_hi)
+            np.add.at(req_hi, p.account[rest], mm_hi)
+            np.add.at(req_lo, p.account[rest], self._perp_mm(p, rest, b.m_lo))
+            np.add.at(gross, p.account[rest], mm_hi)
+        for spec in self.c.tables:
+            a, x_lo, x_hi = spec.account, float(np.log(b.m_lo[spec.pair])), float(np.log(b.m_hi[spec.pair]))
+            table = self.built.get(a)
+            found = options_bounds(self.book, a, x_lo, x_hi) if table is None else table.bounds(x_lo, x_hi)
             if found is None:
                 ok[a] = False
                 continue
@@ -134,8 +157,11 @@ class HealthKernel:
             req_hi[a] = found[1]
             gross[a] += abs(found[0]) + abs(found[1])
         ok[self.c.exact] = False
-        out: BoolArray = ok & (res_lo - req_hi > _SAFE_MARGIN * gross)
-        return out
+        safe: BoolArray = ok & (res_lo - req_hi > _SAFE_MARGIN * gross)
+        positive: BoolArray = req_lo > _SAFE_MARGIN * gross
+        positive[self.c.exact] = False
+        positive[[t.account for t in self.c.tables]] = False
+        return safe, positive
 
     def _compute(
         self, b: _Batch, active: IntArray, scratch: Scratch | None = None
@@ -150,7 +176,7 @@ class HealthKernel:
         rest = np.zeros(0, dtype=np.int64)
         if p is not None:
             rest = np.flatnonzero((b.tier < 0) & (where[p.account] >= 0))
-        tables = [(t, k) for t, k in c.tables if where[t.account] >= 0]
+        tables = [(self._table(t), t.pair) for t in c.tables if where[t.account] >= 0]
         # the pairs needed, and their multipliers only
         need = np.flatnonzero(w.any(axis=1))
         if p is not None and rest.size:
@@ -206,32 +232,39 @@ class HealthKernel:
         every = np.arange(self.book.n_accounts, dtype=np.int64)
         return self._compute(self._batch(x, columns, None, None), every)
 
-    def below(
+    def below(self, x: FloatArray, columns: IntArray) -> BoolArray:
+        """``health < 1`` per scenario and account ``[S, A]``: ``requirement > 0`` and ``resources <
+        requirement`` (the test of ``evaluate(...).health < 1`` without the division), computed
+        only for the accounts the screen cannot rule out (``below_active``)."""
+        active, flags = self.below_active(x, columns)
+        out = np.zeros((x.shape[0], self.book.n_accounts), dtype=np.bool_)
+        out[:, active] = flags
+        return out
+
+    def below_active(
         self,
         x: FloatArray,
         columns: IntArray,
         x_lo: FloatArray | None = None,
         x_hi: FloatArray | None = None,
-        out: BoolArray | None = None,
-    ) -> BoolArray:
-        """``health < 1`` per scenario and account: ``requirement > 0`` and ``resources <
-        requirement`` (the test of ``evaluate(...).health < 1`` without the division), computed
-        only for the accounts the screen cannot rule out. ``x_lo``/``x_hi``: bounds of ``x`` per
-        column over the batch, when known; ``out``: ``[S, A]`` to write into. Calls on batches of
-        one size reuse their temporaries (``Scratch``)."""
+    ) -> tuple[IntArray, BoolArray]:
+        """``below`` for the accounts the screen cannot rule out only: ``(accounts, flags[S, n])``
+        (every other account is above 1 throughout). ``x_lo``/``x_hi``: bounds of ``x`` per column
+        over the batch, when known. Calls on batches of one size reuse their temporaries: ``flags``
+        is a ``Scratch`` array, overwritten by the next call."""
         b = self._batch(x, columns, x_lo, x_hi)
         n_s = x.shape[0]
-        if out is None:
-            out = np.empty((n_s, self.book.n_accounts), dtype=np.bool_)
-        out[...] = False
-        active = np.flatnonzero(~self._safe(b)).astype(np.int64)
+        safe, positive = self._safe(b)
+        active = np.flatnonzero(~safe).astype(np.int64)
+        shape = (n_s, active.size)
+        flags = self.scratch.get("flags", shape, np.bool_)
         if active.size:
             resources, requirement = self._compute(b, active, self.scratch)
-            shape = (n_s, active.size)
-            flags = np.greater(requirement, 0.0, out=self.scratch.get("flags", shape, np.bool_))
-            flags &= np.less(resources, requirement, out=self.scratch.get("less", shape, np.bool_))
-            out[:, active] = flags
-        return out
+            np.less(resources, requirement, out=flags)
+            check = np.flatnonzero(~positive[active])
+            if check.size:  # h < 1 needs a requirement: where it may be 0, test it too
+                flags[:, check] &= requirement[:, check] > 0.0
+        return active, flags
 
 
 def health_kernel(

@@ -32,9 +32,10 @@ from risk.arrays import (
     FloatArray,
     IntArray,
 )
+from risk.errors import RiskInputError
 from risk.margin.options_table import DEFAULT_POINTS, OptionsTable, options_table, single_pair
 
-__all__ = ["Compiled", "Perps", "compile_kernel"]
+__all__ = ["Compiled", "Perps", "TableSpec", "compile_kernel"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -54,6 +55,24 @@ class Perps:
 
 
 @dataclass(frozen=True, eq=False)
+class TableSpec:
+    """An options account to tabulate (``risk.margin.options_table``) over ``[lo, hi]`` of its pair's
+    log-multiplier (pair ``pair``), on ``points`` nodes, once some batch needs it."""
+
+    account: int
+    pair: int
+    lo: float
+    hi: float
+    points: int
+
+    def build(self, book: Book) -> OptionsTable:
+        table = options_table(book, self.account, self.lo, self.hi, self.points)
+        if table is None:  # pragma: no cover - single_pair accepted the account at compile time
+            raise RiskInputError(f"{book.account_keys[self.account]}: cannot tabulate this options account")
+        return table
+
+
+@dataclass(frozen=True, eq=False)
 class Compiled:
     book: Book
     pair_factor: IntArray  # [K]
@@ -61,7 +80,7 @@ class Compiled:
     const_pair: int  # the pair (USD, none)
     weights: FloatArray  # [K, 2A]
     perps: Perps | None
-    tables: tuple[tuple[OptionsTable, int], ...]  # (table, pair of its multiplier)
+    tables: tuple[TableSpec, ...]  # options accounts tabulated when first needed
     exact: IntArray  # accounts evaluated exactly
 
 
@@ -83,17 +102,15 @@ def _tables(
     index: dict[tuple[int, int], int],
     log_range: Callable[[int, int], tuple[float, float]],
     points: int,
-) -> list[tuple[OptionsTable, int]]:
-    tables: list[tuple[OptionsTable, int]] = []
+) -> list[TableSpec]:
+    tables: list[TableSpec] = []
     for a in np.flatnonzero(book.model == MODEL_OPTIONS):
         pair = single_pair(book, int(a))
-        table = None
-        if pair is not None and not exact[a]:
-            table = options_table(book, int(a), *log_range(*pair), points)
-        if pair is None or table is None:
+        if pair is None or exact[a]:
             exact[a] = True
         else:
-            tables.append((table, index[pair]))
+            lo, hi = log_range(*pair)
+            tables.append(TableSpec(int(a), index[pair], float(lo), float(hi), points))
     return tables
 
 
@@ -157,7 +174,10 @@ def compile_kernel(
     keys = zip(book.factor_idx, book.basis_idx, strict=True)
     pair_of = np.array([index[(int(f), int(b))] for f, b in keys], dtype=np.int64).reshape(book.kind.shape[0])
     quote_pair = np.array([index[(int(q), n_f)] for q in book.quote_idx], dtype=np.int64).reshape(n_a)
-    exact = np.zeros(n_a, dtype=np.bool_)
+    # exact: models the kernel does not compile (e.g. a venue's standard margin), accounts holding an
+    # option outside an options model, options accounts without a table
+    compiled = np.isin(book.model, [MODEL_LENDING, MODEL_CROSS_PERP, MODEL_ISOLATED_PERP, MODEL_OPTIONS])
+    exact = ~compiled
     stray = (book.kind == KIND_OPTION) & (book.model[book.pos_account] != MODEL_OPTIONS)
     exact[book.pos_account[stray]] = True
     exact[book.model == MODEL_STANDARD] = True

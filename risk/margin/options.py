@@ -19,6 +19,8 @@ batches with unshocked vols (``vol_shift is None`` and at least 8192 scenarios: 
 uniform in the log of that multiplier over the batch's range, interpolated linearly per grid point,
 and the min over the grid is taken afterwards (kinks of the requirement are kept exact; the error is
 second order in the step: below 1e-6 relative in ``tests/unit/risk/test_margin_models.py``).
+Smaller batches of such an account are evaluated exactly once per distinct (multiplier, vol shift):
+scans along paths that leave its pair alone, or move it the same way, repeat rows.
 
 Parameter sets: ``deribit_pm_model()`` (price range +-16% in 9 buckets x vol up 50% / same / down
 25%, mm_factor 0.8, Deribit's ``btc_usd`` sample parameters) and ``derive_pm_model()`` (spot

@@ -16,12 +16,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from risk.arrays import Book, compile_book, select_accounts
+from risk.arrays import KIND_OPTION, Book, compile_book, select_accounts
 from risk.margin import derive_pm_model, equity, evaluate
 from risk.margin.blas import blocked_matmul, column_extremes
 from risk.margin.kernel import health_kernel
+from risk.margin.options_bounds import options_bounds
 from risk.margin.options_table import _envelope
-from risk.model import FactorId, MarginTier, PerpParams, Position, PositionKind
+from risk.margin.valuation import scenario_prices
+from risk.model import FactorId, MarginTier, PerpParams, Position, PositionKind, StandardMarginModel
 from risk.montecarlo import _log_paths, _PathSpec, clear_path_cache, p_liq, step_factor
 from risk.params import RiskParams
 from tests.unit.risk.builders import (
@@ -84,6 +86,14 @@ def mixed_book() -> Book:
             venue="derive",
         ),
         cross("stray", perp(1, 3000), option(2, 95, 2800, 40, "put"), cash(400)),  # an option outside
+        account(  # a venue's standard margin: not compiled, evaluated exactly
+            "std",
+            option(-3, 120, 3200, 10, "call"),
+            perp(2, 3000, mmr="0.02"),
+            cash(5000),
+            model=StandardMarginModel(),
+            venue="deribit",
+        ),
     )
     return compile_book(portfolio(*accounts), MK)
 
@@ -101,7 +111,9 @@ def test_kernel_figures_equal_evaluate() -> None:
     book = mixed_book()
     x, live, prices = scenarios(book, 3000, 0.25)
     kernel = health_kernel(book, lambda f, b: (-0.6, 0.6))
-    assert [book.account_keys[a] for a in kernel.c.exact] == ["derive:test/opt2", "hyperliquid:test/stray"]
+    exact_keys = [book.account_keys[a] for a in kernel.c.exact]
+    assert exact_keys == ["deribit:test/std", "derive:test/opt2", "hyperliquid:test/stray"]
+    assert [book.account_keys[t.account] for t in kernel.c.tables] == ["derive:test/opt"]
     res, req = kernel.figures(x, live)
     ev = evaluate(book, prices)
     table = book.account_keys.index("derive:test/opt")
@@ -222,3 +234,24 @@ def test_screen_never_drops_an_account_that_liquidates(account_index: int) -> No
     flags = kernel.below(x, live)
     want = evaluate(book, prices).health < 1.0
     np.testing.assert_array_equal(flags, want)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.floats(-0.5, 0.5), st.floats(0.0, 0.4))
+def test_options_bounds_contain_the_exact_figures(x_lo: float, width: float) -> None:
+    book = mixed_book()
+    a = book.account_keys.index("derive:test/opt")
+    value_lo, req_hi = options_bounds(book, a, x_lo, x_lo + width)
+    eth = book.factors.index("ETH")
+    x = np.linspace(x_lo, x_lo + width, 101)
+    prices = np.repeat(book.prices0[None, :], x.size, axis=0)
+    prices[:, eth] *= np.exp(x)
+    sub = select_accounts(book, [a])
+    ev = evaluate(sub, prices)
+    opts = sub.kind == KIND_OPTION
+    values = scenario_prices(sub, prices, None).values[:, opts].sum(axis=1)
+    assert values.min() >= value_lo - 1e-9 * np.abs(values).max()
+    assert ev.requirement[:, 0].max() <= req_hi * (1 + 1e-12)
+    if width == 0.0:  # exact at a point
+        assert value_lo == pytest.approx(values[0], rel=1e-12)
+        assert req_hi == pytest.approx(ev.requirement[0, 0], rel=1e-12)
