@@ -49,6 +49,7 @@ from risk.model import (
     Position,
     PositionKind,
     PriceSource,
+    StandardMarginModel,
 )
 from risk.params import RiskParams
 
@@ -91,6 +92,7 @@ class PositionIn(_Strict):
     mark_iv: Decimal | None = None
     underlying_price: Decimal | None = None
     contract_size: Decimal = Decimal(1)
+    spot_price: Annotated[Decimal, Field(gt=0)] | None = None  # standard margin's spot (default underlying)
 
 
 class AccountIn(_Strict):
@@ -98,16 +100,22 @@ class AccountIn(_Strict):
     account_id: str
     deployment: str | None = None  # default "<venue>:file"
     wallet: str = ""
-    model: Literal["lending", "cross_perp", "isolated_perp", "options_scenario"]
+    model: Literal["lending", "cross_perp", "isolated_perp", "options_scenario", "standard_margin"]
     quote: str = "USD"
     venue_health: Decimal | None = None
     close_factor: Decimal = Decimal("0.5")  # lending
     liquidation_penalty: Decimal | None = None  # perps / options
-    preset: Literal["derive", "deribit"] | None = None  # options_scenario grid
+    # options_scenario grid ("derive"/"deribit"); standard_margin: the venue's rule ("aevo"/"deribit")
+    preset: Literal["derive", "deribit", "aevo"] | None = None
     spot_shocks: tuple[Decimal, ...] | None = None
     vol_shocks: tuple[Decimal, ...] | None = None
     mm_factor: Decimal = Decimal(1)
     static_contingency: Decimal = Decimal(0)
+    # standard_margin (risk.model.StandardMarginModel; default: its own defaults, Aevo's rule)
+    call_spot: Decimal | None = None
+    put_spot: Decimal | None = None
+    put_mark: Decimal | None = None
+    option_value_counts: bool | None = None
     positions: tuple[PositionIn, ...] = ()
 
 
@@ -195,8 +203,34 @@ class _Context:
         return f
 
 
+_STANDARD_KEYS = ("call_spot", "put_spot", "put_mark", "option_value_counts")
+
+
+def _standard_model(acc: AccountIn, ctx: _Context, where: str) -> StandardMarginModel:
+    """``StandardMarginModel`` from ``preset`` (the adapter's own model) and/or the explicit keys."""
+    if acc.preset == "derive":
+        raise ctx.fail(where, 'a standard_margin account takes preset = "aevo" or "deribit"')
+    if acc.preset is None:
+        base = StandardMarginModel()
+    else:
+        from adapters import aevo, deribit
+
+        base = aevo.STANDARD if acc.preset == "aevo" else deribit.STANDARD
+    given = {k: getattr(acc, k) for k in _STANDARD_KEYS if getattr(acc, k) is not None}
+    if acc.liquidation_penalty is not None:
+        given["liquidation_penalty"] = acc.liquidation_penalty
+    return replace(base, **given)
+
+
 def _margin_model(acc: AccountIn, ctx: _Context, where: str) -> MarginModel:
     penalty = acc.liquidation_penalty
+    if acc.model == "standard_margin":
+        return _standard_model(acc, ctx, where)
+    extra = [k for k in _STANDARD_KEYS if getattr(acc, k) is not None]
+    if extra:
+        raise ctx.fail(where, f"{', '.join(extra)} given, but only a standard_margin account takes them")
+    if acc.preset == "aevo":
+        raise ctx.fail(where, 'preset "aevo" only applies to a standard_margin account')
     if acc.model == "lending":
         return LendingModel(liquidation_close_factor=acc.close_factor)
     if acc.model == "cross_perp":
@@ -269,7 +303,8 @@ def _position(p: PositionIn, acc: AccountIn, ctx: _Context, where: str, as_of: d
         if underlying is None:
             underlying = ctx.prices[factor] * (ctx.prices[basis] if basis else Decimal(1)) / ctx.prices[quote]
         option = OptionParams(strike=p.strike, expiry=expiry, option_type=p.option_type, mark_iv=p.mark_iv,
-                              underlying_price=underlying, contract_size=p.contract_size)
+                              underlying_price=underlying, contract_size=p.contract_size,
+                              spot_price=p.spot_price)
         if p.price is None:
             from risk.options import black76_price
 

@@ -19,6 +19,10 @@ account; anything still ambiguous or unmatched is a ``WhatIfError`` naming the c
 - ``option TARGET INSTRUMENT QTY`` (``ETH-20261225-3000-P``, expiry at 08:00 UTC): QTY more contracts at
   the Black-76 mark (IV: the position's own, else ``--iv``, else the nearest strike on the same
   underlying in the book); the premium is paid from cash. ``close-option TARGET INSTRUMENT``.
+  The account is an options account (``OptionsScenarioModel``) or a venue's standard-margin account
+  (``StandardMarginModel``, Aevo / Deribit); a new option on a standard-margin account carries the
+  ``spot_price`` its margin formula uses: the spot of an option on the same factor already in that
+  account (the venue's index), else the factor price in the account's quote.
 
 Every edited account loses its ``venue_health`` (``risk.rebalance.edit``): a hypothetical book has no
 venue figure.
@@ -51,6 +55,7 @@ from risk.model import (
     Position,
     PositionKind,
     PriceSource,
+    StandardMarginModel,
 )
 from risk.options import black76_price
 from risk.params import RiskParams
@@ -129,7 +134,9 @@ def parse_change(action: Action, values: Sequence[str]) -> Change:
     return Change(action, target, token, None)
 
 
-def resolve_account(portfolio: Portfolio, selector: str, *, prefer: type | None = None) -> MarginAccount:
+def resolve_account(
+    portfolio: Portfolio, selector: str, *, prefer: type | tuple[type, ...] | None = None
+) -> MarginAccount:
     accounts = portfolio.accounts
     for candidates in (
         [a for a in accounts if a.key == selector],
@@ -180,6 +187,10 @@ def _cash(account: MarginAccount) -> Position:
     if not spots:
         raise WhatIfError(f"{account.key} has no cash (spot) position to pay from")
     return max(spots, key=lambda p: p.quantity * p.price)
+
+
+_OPTION_MODELS = (OptionsScenarioModel, StandardMarginModel)
+"""Margin models whose accounts hold options (what ``option`` / ``close-option`` accept)."""
 
 
 class _Applier:
@@ -360,9 +371,9 @@ class _Applier:
         )
 
     def option(self, change: Change) -> None:
-        account = resolve_account(self.portfolio, change.target, prefer=OptionsScenarioModel)
-        if not isinstance(account.margin_model, OptionsScenarioModel):
-            raise WhatIfError(f"{account.key} is not an options account")
+        account = resolve_account(self.portfolio, change.target, prefer=_OPTION_MODELS)
+        if not isinstance(account.margin_model, _OPTION_MODELS):
+            raise WhatIfError(f"{account.key} is not an options or standard-margin account")
         held = _find(account, change.token, PositionKind.OPTION)
         if change.action == "close_option":
             if held is None:
@@ -409,6 +420,16 @@ class _Applier:
                 same, key=lambda p: abs(p.option.strike - strike) if p.option else Decimal(0)
             ).option.mark_iv  # type: ignore[union-attr]
         under = _price(self.market, factor, basis, account.quote)
+        spot = None
+        if isinstance(account.margin_model, StandardMarginModel):
+            spot = next(
+                (
+                    p.option.spot_price
+                    for p in account.positions
+                    if p.option is not None and p.option.spot_price is not None and p.factor == factor
+                ),
+                under,
+            )
         years = max((expiry - self.market.as_of).total_seconds(), 0.0) / (365.0 * 86400.0)
         if years <= 0:
             raise WhatIfError(f"option {instrument} has expired at {self.market.as_of.isoformat()}")
@@ -427,6 +448,7 @@ class _Applier:
                 option_type="call" if m["cp"] == "C" else "put",
                 mark_iv=iv,
                 underlying_price=under,
+                spot_price=spot,
             ),
         )
 

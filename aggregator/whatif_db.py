@@ -4,12 +4,15 @@ Read from the database (``aggregator.db.models``): the snapshot taken at or befo
 the latest), its ``account_snapshots`` rows (venue, deployment, account id, wallet, margin model name,
 quote, status, venue health, chain/block, ``as_of``) and their ``positions`` rows (exact quantity and
 price, factor, basis, kind, price source, the kind's parameters as stored by
-``aggregator.db.convert.position_params``).
+``aggregator.db.convert.position_params``, an option's ``spot_price`` included when it was stored).
 
 What the database does not keep, and what is assumed instead (each named in the warnings):
 
 - margin-model parameters: lending close factor 0.5, perp liquidation penalty 0.01 (the model
-  defaults); an options account gets the Derive grid (the Deribit one when the venue is ``deribit``);
+  defaults); an options account gets the Derive grid (the venue's own grid when the venue is ``aevo``
+  or ``deribit``); a standard-margin account gets its venue's standard model (``adapters.aevo.STANDARD``
+  / ``adapters.deribit.STANDARD``: the adapters build it from constants, so the venue name is all it
+  takes to rebuild it exactly), the ``StandardMarginModel`` defaults for any other venue (warned);
 - ``interest_rate`` of lending positions (time to liquidation is unknown for the rebuilt book);
 - ``MarginAccount.withdrawable`` and ``raw``.
 The market state is ``aggregator.market_inputs.build_market`` at the snapshot's time (venue prices of
@@ -27,6 +30,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from adapters import aevo, deribit
 from aggregator.db.engine import storage_errors
 from aggregator.db.history import portfolio_id, positions_at
 from aggregator.db.models import AccountSnapshot
@@ -50,6 +54,7 @@ from risk.model import (
     Position,
     PositionKind,
     PriceSource,
+    StandardMarginModel,
 )
 
 __all__ = ["StoredBook", "load_stored_portfolio"]
@@ -67,7 +72,12 @@ def _d(value: Any) -> Decimal:
     return Decimal(str(value))
 
 
+_STANDARD: dict[str, StandardMarginModel] = {aevo.VENUE: aevo.STANDARD, deribit.VENUE: deribit.STANDARD}
+"""venue -> the standard-margin model its adapter builds (constants of ``adapters.aevo`` / ``deribit``)."""
+
+
 def _model(name: str, venue: str) -> MarginModel:
+    """The margin model of a stored account from its model name and venue (see the module docstring)."""
     if name == "lending":
         return LendingModel()
     if name == "cross_perp":
@@ -75,7 +85,11 @@ def _model(name: str, venue: str) -> MarginModel:
     if name == "isolated_perp":
         return IsolatedPerpModel()
     if name == "options_scenario":
-        return deribit_pm_model() if venue == "deribit" else derive_pm_model()
+        if venue == aevo.VENUE:
+            return aevo.PORTFOLIO
+        return deribit_pm_model() if venue == deribit.VENUE else derive_pm_model()
+    if name == "standard_margin":
+        return _STANDARD.get(venue, StandardMarginModel())
     raise InputError(f"stored margin model {name!r} is unknown to this version")
 
 
@@ -111,6 +125,7 @@ def _position(row: Any) -> Position:
             mark_iv=_d(p["mark_iv"]),
             underlying_price=_d(p["underlying_price"]),
             contract_size=_d(p.get("contract_size", 1)),
+            spot_price=None if p.get("spot_price") is None else _d(p["spot_price"]),
         )
     return Position(
         token=row.token,
@@ -158,14 +173,19 @@ def load_stored_portfolio(engine: Engine, name: str, at: datetime | None = None)
         by_account[(p.deployment, p.account_id)].append(_position(p))
     accounts: list[MarginAccount] = []
     warnings = [
-        "rebuilt from the database: margin-model parameters are the model defaults, interest rates and "
-        "venue withdrawable figures are not stored"
+        "rebuilt from the database: margin-model parameters are the model defaults (Aevo's and Deribit's "
+        "own models for their accounts), interest rates and venue withdrawable figures are not stored"
     ]
     for row in rows:
         as_of = AsOf(
             timestamp=row.as_of, chain=row.chain, block_number=row.block_number, block_hash=row.block_hash
         )
         model = _model(row.margin_model, row.venue)
+        if row.margin_model == "standard_margin" and row.venue not in _STANDARD:
+            warnings.append(
+                f"{row.deployment}/{row.account_id}: no standard-margin parameters known for venue "
+                f"{row.venue!r}; the StandardMarginModel defaults are used"
+            )
         status = AccountStatus(row.status)
         try:
             if status is AccountStatus.UNAVAILABLE:

@@ -10,13 +10,15 @@ Sources (tokens leave)
       Aave's ``validateHFAndLtv`` / Comet's ``isBorrowCollateralized``; an account that breaks either
       rule already gives nothing);
     - lending supply that is not collateral (cap: the quantity; no health effect);
-    - cash (``spot``) of a perp or options account (cap: the venue's ``MarginAccount.withdrawable``
+    - cash (``spot``) of a perp, options or standard-margin account (Aevo / Deribit standard margin:
+      its resources are its equity, or equity less the options' value, so cash counts one for one;
+      cap: the venue's ``MarginAccount.withdrawable``
       when reported, and health ``>= source_min_health``; without the venue figure, health
       ``>= perp_min_health_without_venue_figure``);
     - idle wallet balances (cap: the amount).
 Sinks (tokens arrive)
     - lending collateral with ``LT > 0`` (deposit), lending debt (repay, cap: the debt),
-      cash of a perp or options account (deposit).
+      cash of a perp, options or standard-margin account (deposit).
 Bridges
     - per token, one variable per (source location, sink location) pair of different locations.
 
@@ -43,6 +45,7 @@ from risk.arrays import (
     MODEL_ISOLATED_PERP,
     MODEL_LENDING,
     MODEL_OPTIONS,
+    MODEL_STANDARD,
     FloatArray,
 )
 from risk.rebalance.inputs import Movable, RebalanceParams
@@ -145,7 +148,7 @@ def collect(lin: LinearBook, movable: Movable, params: RebalanceParams) -> Probl
             continue
         location = params.location_of(account)
         model = int(book.model[a])
-        margin_cash = model in (MODEL_CROSS_PERP, MODEL_ISOLATED_PERP, MODEL_OPTIONS)
+        margin_cash = model in (MODEL_CROSS_PERP, MODEL_ISOLATED_PERP, MODEL_OPTIONS, MODEL_STANDARD)
         venue_cap = None if account.withdrawable is None else max(0.0, float(account.withdrawable))
         rule: AccountRule | bool | None = False  # False: not computed yet
         mine = np.flatnonzero(book.pos_account == a)

@@ -108,3 +108,84 @@ def test_rounded_correlation_is_repaired_with_a_warning(tmp_path: Path) -> None:
 def test_not_toml(tmp_path: Path) -> None:
     with pytest.raises(PortfolioFileError, match="not valid TOML"):
         load(tmp_path, "name = ")
+
+
+# --- standard margin (Aevo / Deribit) -----------------------------------------------------------
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "portfolio-file.md"
+STANDARD_HEAD = """
+as_of = 2026-11-21T08:00:00Z
+[prices]
+BTC = 65000
+"USDC/USD" = 1
+"""
+
+
+def docs_standard_example() -> str:
+    """The ``standard_margin`` TOML example of docs/portfolio-file.md (so the docs stay loadable)."""
+    text = DOCS.read_text()
+    section = text[text.index("### `standard_margin`") :]
+    start = section.index("```toml\n") + len("```toml\n")
+    return section[start : section.index("```", start)]
+
+
+def test_the_documented_standard_margin_account_gets_deribits_rule(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from adapters import deribit
+    from risk.arrays import compile_book
+    from risk.health import current_state
+    from risk.options import black76_price
+
+    loaded = load(tmp_path, STANDARD_HEAD + docs_standard_example())
+    acct = loaded.portfolio.accounts[0]
+    assert acct.margin_model == deribit.STANDARD
+    put = acct.positions[1]
+    assert put.option is not None and put.option.spot_price == Decimal(64950)
+    years = (datetime(2026, 12, 25, 8, tzinfo=UTC) - datetime(2026, 11, 21, 8, tzinfo=UTC)).days / 365
+    mark = float(black76_price(65000.0, 70000.0, years, 0.55, False))
+    assert float(put.price) == pytest.approx(mark, rel=1e-12)
+    # Deribit: resources = equity less the options' value = the cash; short put
+    # 2 x (max(0.075 x 64,950, 0.075 x mark) + mark)
+    requirement = 2 * (max(0.075 * 64950, 0.075 * mark) + mark)
+    book = compile_book(loaded.portfolio, loaded.market)
+    assert float(current_state(book).health[0]) == pytest.approx(20_000 / requirement, rel=1e-9)
+
+
+def test_standard_margin_parameters_override_the_preset(tmp_path: Path) -> None:
+    from adapters import aevo
+
+    text = STANDARD_HEAD + docs_standard_example().replace(
+        'preset = "deribit"', 'preset = "aevo"\nput_spot = 0.15\nliquidation_penalty = 0.03'
+    )
+    model = load(tmp_path, text).portfolio.accounts[0].margin_model
+    assert model.name == "standard_margin"
+    assert model == type(aevo.STANDARD)(
+        call_spot=Decimal("0.1"),
+        put_spot=Decimal("0.15"),
+        put_mark=Decimal("0.1"),
+        option_value_counts=True,
+        liquidation_penalty=Decimal("0.03"),
+    )
+    no_preset = load(tmp_path, text.replace('preset = "aevo"\n', "")).portfolio.accounts[0].margin_model
+    assert no_preset == model  # no preset: the model defaults, which are Aevo's rule
+
+
+@pytest.mark.parametrize(
+    ("edit", "needle"),
+    [
+        (lambda t: t.replace('preset = "deribit"', "call_spot = 1.5"),
+         "accounts[0] (deribit main/BTC): standard margin parameter call_spot=1.5 is outside [0, 1]"),
+        (lambda t: t.replace('preset = "deribit"', 'preset = "derive"'),
+         'accounts[0] (deribit main/BTC): a standard_margin account takes preset = "aevo" or "deribit"'),
+        (lambda t: t.replace('model = "standard_margin"', 'model = "cross_perp"').replace(
+            'preset = "deribit"', "put_mark = 0.2"),
+         "accounts[0] (deribit main/BTC): put_mark given, but only a standard_margin account takes them"),
+        (lambda t: t.replace("spot_price = 64950", "spot_price = 0"),
+         "accounts[0].positions[1].spot_price: Input should be greater than 0"),
+    ],
+)
+def test_bad_standard_margin_accounts_name_the_item(tmp_path: Path, edit, needle: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(PortfolioFileError) as info:
+        load(tmp_path, edit(STANDARD_HEAD + docs_standard_example()))
+    assert needle in str(info.value)

@@ -191,3 +191,144 @@ def test_a_stored_snapshot_is_rebuilt_with_the_same_figures(
     assert any("snapshot" in n for n in doc["notes"])
     code, _, err = cli(monkeypatch, capsys, "whatif", "nobody", "--repay", "1", "USDC", "aave_v3")
     assert code == 2 and "nobody" in err
+
+
+# --- standard-margin accounts (Aevo, Deribit) ---------------------------------------------------
+
+STANDARD_BOOK = """
+name = "standard"
+as_of = 2026-11-21T08:00:00Z
+[prices]
+BTC = 65000
+ETH = 3000
+"USDC/USD" = 1
+
+[[accounts]]
+venue = "deribit"
+account_id = "main/BTC"
+model = "standard_margin"
+preset = "deribit"
+[[accounts.positions]]
+token = "USDC"
+kind = "spot"
+quantity = 20000
+[[accounts.positions]]
+token = "BTC-20261225-70000-P"
+kind = "option"
+factor = "BTC"
+quantity = -2
+strike = 70000
+expiry = 2026-12-25T08:00:00Z
+option_type = "put"
+mark_iv = 0.55
+spot_price = 64950
+
+[[accounts]]
+venue = "aevo"
+account_id = "0xaevo"
+model = "standard_margin"
+preset = "aevo"
+[[accounts.positions]]
+token = "USDC"
+kind = "spot"
+quantity = 10000
+"""
+
+
+def standard_book(tmp_path: Path) -> Loaded:
+    settings = load_config(None).settings
+    path = tmp_path / "standard.toml"
+    path.write_text(STANDARD_BOOK)
+    return settings, load_portfolio_file(path, assets=settings.assets, settings=settings.risk)
+
+
+def test_an_option_trade_on_a_standard_margin_account_carries_its_spot(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from risk.options import black76_price
+
+    book = standard_book(tmp_path)
+    _, inp = book
+    years = (datetime(2026, 12, 25, 8, tzinfo=UTC) - inp.market.as_of).total_seconds() / (365 * 86400)
+    after = apply(book, ("option", ("deribit", "BTC-20261225-60000-P", "-1")), iv=Decimal("0.6"))
+    acct = next(a for a in after.accounts if a.venue == "deribit")
+    new = next(p for p in acct.positions if p.token == "BTC-20261225-60000-P")
+    # the venue's index of the option already held on BTC, not the factor price
+    assert new.option is not None and new.option.spot_price == Decimal(64950)
+    new_mark = float(black76_price(65000.0, 60000.0, years, 0.6, False))
+    old_mark = float(black76_price(65000.0, 70000.0, years, 0.55, False))
+    assert float(new.price) == pytest.approx(new_mark, rel=1e-12)
+    # Deribit: resources = cash (equity less the options' value), now with the premium received;
+    # each short put needs max(0.075 x 64,950, 0.075 x mark) + mark
+    cash = 20_000 + new_mark
+    requirement = 2 * (max(0.075 * 64950, 0.075 * old_mark) + old_mark) + (
+        max(0.075 * 64950, 0.075 * new_mark) + new_mark
+    )
+    assert health(after, acct.key, inp.market) == pytest.approx(cash / requirement, rel=1e-9)
+
+    # an account without a BTC option takes the factor price as the spot (Aevo: 0.1 x spot + mark)
+    after = apply(book, ("option", ("aevo", "BTC-20261225-60000-C", "-1")), iv=Decimal("0.6"))
+    acct = next(a for a in after.accounts if a.venue == "aevo")
+    call = next(p for p in acct.positions if p.token == "BTC-20261225-60000-C")
+    assert call.option is not None and call.option.spot_price == Decimal(65000)
+    call_mark = float(black76_price(65000.0, 60000.0, years, 0.6, True))
+    # Aevo: resources = equity = cash + premium - the call's value = 10,000
+    assert health(after, acct.key, inp.market) == pytest.approx(10_000 / (0.1 * 65000 + call_mark), rel=1e-9)
+    closed = apply(book, ("close_option", ("deribit", "BTC-20261225-70000-P")))
+    assert health(closed, "deribit:file/main/BTC", inp.market) == float("inf")  # nothing short is left
+
+
+def test_stored_standard_margin_accounts_are_rebuilt_with_their_venues_rule(
+    tmp_path: Path,
+) -> None:
+    from dataclasses import replace
+
+    from adapters import aevo, deribit
+    from aggregator.db import Repository, ScanInfo, open_database
+    from aggregator.whatif_db import load_stored_portfolio
+    from risk.engine import assess
+
+    _, inp = standard_book(tmp_path)
+    # the adapters' own models, and an option whose spot differs from its underlying
+    models = {"aevo": aevo.STANDARD, "deribit": deribit.STANDARD}
+    accounts = [
+        replace(a, deployment=f"{a.venue}:mainnet", margin_model=models[a.venue])
+        for a in inp.portfolio.accounts
+    ]
+    put = accounts[0].positions[1]
+    assert put.option is not None and put.option.spot_price != put.option.underlying_price
+    portfolio = replace(inp.portfolio, accounts=tuple(accounts))
+    assessment = assess(portfolio, inp.market, inp.params)
+    engine = open_database()
+    try:
+        Repository(engine).store_scan(
+            ScanInfo(id="s-standard", started_at=assessment.as_of),
+            "standard",
+            accounts,
+            assessment,
+            factor_prices={k: float(v) for k, v in inp.market.prices.items()},
+        )
+        stored = load_stored_portfolio(engine, "standard")
+    finally:
+        engine.dispose()
+    rebuilt = {a.venue: a for a in stored.portfolio.accounts}
+    assert rebuilt["deribit"].margin_model == deribit.STANDARD
+    assert rebuilt["aevo"].margin_model == aevo.STANDARD
+    assert rebuilt["deribit"].positions[1].option == put.option  # spot_price included
+    for a in accounts:
+        assert health(stored.portfolio, a.key, inp.market) == pytest.approx(
+            health(portfolio, a.key, inp.market), rel=1e-12
+        )
+
+
+def test_stored_model_names_map_to_the_venues_models() -> None:
+    from adapters import aevo, deribit
+    from aggregator.whatif_db import _model
+    from risk.margin import derive_pm_model
+    from risk.model import StandardMarginModel
+
+    assert _model("options_scenario", "aevo") == aevo.PORTFOLIO  # Aevo's own grid, not Derive's
+    assert _model("options_scenario", "deribit") == deribit.PORTFOLIO
+    assert _model("options_scenario", "derive") == derive_pm_model()
+    assert _model("standard_margin", "deribit") == deribit.STANDARD != aevo.STANDARD
+    assert _model("standard_margin", "okx") == StandardMarginModel()  # unknown venue: defaults (warned)

@@ -19,7 +19,16 @@ from hypothesis import strategies as st
 from risk.arrays import compile_book
 from risk.errors import RiskInputError
 from risk.health import current_state
-from risk.model import AsOf, FactorId, LendingParams, MarginAccount, Position, PositionKind
+from risk.model import (
+    AsOf,
+    FactorId,
+    LendingParams,
+    MarginAccount,
+    Position,
+    PositionKind,
+    StandardMarginModel,
+)
+from risk.options import black76_price
 from risk.params import RiskParams
 from risk.rebalance import (
     CollateralSlot,
@@ -31,7 +40,18 @@ from risk.rebalance import (
     describe_move,
 )
 from risk.stress import build_grid, run_stress
-from tests.unit.risk.builders import NOW, account, cash, collateral, cross, debt, market, perp, portfolio
+from tests.unit.risk.builders import (
+    NOW,
+    account,
+    cash,
+    collateral,
+    cross,
+    debt,
+    market,
+    option,
+    perp,
+    portfolio,
+)
 
 PARAMS = RiskParams(mc_paths=500, mc_steps=6)
 POOL_ONLY = RebalanceParams(source_min_health=50.0)  # every account is below the floor: only pools move
@@ -297,6 +317,40 @@ def test_perp_cash_never_exceeds_the_venues_withdrawable() -> None:
     out = sum(m.amount for m in advice.moves if m.source == hl.key)
     assert 0 < out <= 1_234
     assert all(m.slow is False for m in advice.moves)  # both on the builders' chain
+
+
+DERIBIT_STANDARD = StandardMarginModel(
+    call_spot=Decimal("0.075"),
+    put_spot=Decimal("0.075"),
+    put_mark=Decimal("0.075"),
+    option_value_counts=False,
+)
+AEVO_STANDARD = StandardMarginModel()  # 0.1 x spot, option value counts
+
+
+@pytest.mark.parametrize("model", [DERIBIT_STANDARD, AEVO_STANDARD], ids=["deribit", "aevo"])
+def test_standard_margin_cash_leaves_down_to_the_floor_of_the_venues_rule(model: StandardMarginModel) -> None:
+    # short 10 ETH 4200 calls (30 days, iv 0.6) at their Black-76 mark, index 2,990, 20,000 USDC cash;
+    # the lender (h 0.95) needs more than the standard account can give, so its floor binds: no venue
+    # figure, so health now >= 2 (perp_min_health_without_venue_figure), i.e. x = R - 2 Q with
+    # Q = 10 (call_spot x 2,990 + mark) and R = cash (Deribit: equity less the options' value) or
+    # cash - 10 mark (Aevo: equity).
+    mark = round(float(black76_price(3000.0, 4200.0, 30 / 365, 0.6, True)), 6)
+    short_call = option(-10, mark, 4200, 30, kind="call")
+    assert short_call.option is not None
+    short_call = replace(short_call, option=replace(short_call.option, spot_price=Decimal(2990)))
+    std = account("D", short_call, cash(20_000), model=model, venue="deribit")
+    lender = account("A", collateral(20, 3000), debt(52_000))
+    advice = advise(portfolio(lender, std), MARKET, PARAMS, reassess=False)
+    q = 10 * (float(model.call_spot) * 2990 + mark)
+    r = 20_000.0 - (0.0 if not model.option_value_counts else 10 * mark)
+    out = [m for m in advice.moves if m.source == std.key]
+    assert [m.destination for m in out] == [lender.key]
+    assert sum(m.amount for m in out) == pytest.approx(r - 2 * q, rel=1e-7)
+    # with the venue's withdrawable figure, that caps the cash leaving it
+    capped = replace(std, withdrawable=Decimal(1_234))
+    advice = advise(portfolio(lender, capped), MARKET, PARAMS, reassess=False)
+    assert sum(m.amount for m in advice.moves if m.source == std.key) == pytest.approx(1_234, rel=1e-9)
 
 
 def test_frozen_accounts_are_left_alone() -> None:
