@@ -15,8 +15,9 @@ The reference is the **median of the venues' USD prices** of the factor in this 
 
 * an observation of a primary factor ``F`` is a position with ``factor = F``, no basis factor, in an
   account quoted in ``USD`` that is not UNAVAILABLE, with a positive price (WETH on Aave, the ETH perp
-  mark on Hyperliquid, ...); each account contributes at most one observation per factor (its first
-  such position), so a venue with many positions does not outvote the others;
+  mark on Hyperliquid, an option's underlying index — never its premium); each account contributes
+  at most one observation per factor (its first such position), so a venue with many positions does
+  not outvote the others;
 * an observation of a basis factor ``B`` (``stETH/ETH``, ``USDC/USD``) is ``price / reference(F)`` of a
   position with ``factor = F`` and ``basis_factor = B`` in a USD-quoted account, once ``F`` is known
   (``USD`` is 1 by definition);
@@ -53,7 +54,7 @@ from sqlalchemy.engine import Engine
 from aggregator.db.history import factor_price_history
 from aggregator.errors import CrossmarginError
 from risk.market import MarketEstimate, estimate_market
-from risk.model import USD, AccountStatus, FactorId, MarginAccount, Portfolio
+from risk.model import USD, AccountStatus, FactorId, MarginAccount, Portfolio, Position
 from risk.params import RiskParams
 
 __all__ = [
@@ -145,8 +146,9 @@ def reference_prices(
         if not _usable(account):
             continue
         for p in account.positions:
-            if p.basis_factor is None and p.price > 0 and p.factor != USD:
-                primary.setdefault(p.factor, {}).setdefault(account.key, float(p.price))
+            price = _underlying_price(p)
+            if p.basis_factor is None and price > 0 and p.factor != USD:
+                primary.setdefault(p.factor, {}).setdefault(account.key, price)
     for factor, seen in primary.items():
         quotes[factor] = _median_quote(factor, seen, warnings)
 
@@ -155,12 +157,13 @@ def reference_prices(
         if not _usable(account):
             continue
         for p in account.positions:
-            if p.basis_factor is None or p.price <= 0:
+            price = _underlying_price(p)
+            if p.basis_factor is None or price <= 0:
                 continue
             ref = quotes.get(p.factor)
             if ref is None:
                 continue
-            basis.setdefault(p.basis_factor, {}).setdefault(account.key, float(p.price) / ref.price)
+            basis.setdefault(p.basis_factor, {}).setdefault(account.key, price / ref.price)
     for factor, seen in basis.items():
         if factor not in quotes:
             quotes[factor] = _median_quote(factor, seen, warnings)
@@ -183,6 +186,14 @@ def reference_prices(
                 "(it is only held in a non-USD-quoted account); scan a venue that prices it"
             )
     return quotes, warnings
+
+
+def _underlying_price(p: Position) -> float:
+    """The price of the factor a position observes: its own price, except for an option, whose price
+    is the premium: there the venue's spot/index (``spot_price``), else its ``underlying_price``."""
+    if p.option is not None:
+        return float(p.option.spot_price if p.option.spot_price is not None else p.option.underlying_price)
+    return float(p.price)
 
 
 def _median_quote(factor: FactorId, seen: Mapping[str, float], warnings: list[str]) -> FactorQuote:
