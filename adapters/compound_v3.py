@@ -22,6 +22,10 @@ boolean is kept in ``raw["venue_is_liquidatable"]``; ``venue_health`` is our exa
 ``is_liquidatable`` agrees with the venue's, else ``None`` with ``raw["liquidatable_mismatch"] = True``.
 ``raw`` also holds ``exact_health`` (Decimal, ``Infinity`` for no debt), ``exact_liquidity`` (int,
 price units), ``principal`` and ``base_borrow_index``.
+
+Oracle freshness (:mod:`adapters.oracle_freshness`): round B also reads ``latestRoundData()`` of the
+base feed and every asset feed (Comet's own ``getPrice`` reads the same function); an account's
+figures cover the base feed when it supplies or borrows base and the feed of each collateral it holds.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from adapters.lending_common import (
     read_pinned,
     units,
 )
+from adapters.oracle_freshness import AGGREGATOR, FeedReading, chain_spec_of, freshness_raw, reading
 from adapters.specs import CompoundV3Deployment
 from risk.exact.comet import CometCollateral, health_ratio, is_liquidatable, liquidity
 from risk.exact.wadray import to_decimal
@@ -88,6 +93,7 @@ class _Market:
     base_scale: int
     base_feed: ChecksumAddress
     borrow_index: int  # stored totalsBasic().baseBorrowIndex
+    feeds: Mapping[str, FeedReading]  # token address -> its price feed's freshness
 
 
 def _decimals_of(scale: int) -> int | None:
@@ -171,6 +177,8 @@ class CompoundV3Adapter(VenueAdapter):
 
         b = Batch()
         b.add(("price", base_feed), encode_call(COMET.function("getPrice"), comet, base_feed))
+        for feed in dict.fromkeys([base_feed, *(i.price_feed for i in infos)]):
+            b.add(("round", feed), encode_call(AGGREGATOR.function("latestRoundData"), feed))
         for info in infos:
             b.add(("price", info.price_feed), encode_call(COMET.function("getPrice"), comet, info.price_feed))
             if info.asset not in self._symbols:
@@ -191,7 +199,20 @@ class CompoundV3Adapter(VenueAdapter):
             for feed in {base_feed, *(i.price_feed for i in infos)}
         }
 
-        market = _Market(infos, prices, base_token, base_scale, base_feed, borrow_index)
+        spec, base_symbol = chain_spec_of(reader), self.deployment_spec.base_symbol
+        feeds: dict[str, FeedReading] = {
+            base_token: reading(
+                spec, label=base_symbol, symbol=base_symbol, token=base_token, feed=base_feed,
+                result=rb.get(("round", base_feed)),
+            )
+        }
+        for info in infos:
+            symbol = self._symbols.get(info.asset, info.asset)
+            feeds[info.asset] = reading(
+                spec, label=symbol, symbol=symbol, token=info.asset, feed=info.price_feed,
+                result=rb.get(("round", info.price_feed)),
+            )
+        market = _Market(infos, prices, base_token, base_scale, base_feed, borrow_index, feeds)
         return build_each(
             self, wallets, failed, block, lambda w: self._account(w, heads[w], rb, market, block)
         )
@@ -225,6 +246,7 @@ class CompoundV3Adapter(VenueAdapter):
         base_price = prices[market.base_feed]
         positions: list[Position] = []
         collaterals: list[CometCollateral] = []
+        held: list[FeedReading] = [market.feeds[market.base_token]] if supplied > 0 or owed > 0 else []
         if supplied > 0:
             positions.append(
                 Position(
@@ -256,6 +278,7 @@ class CompoundV3Adapter(VenueAdapter):
             collaterals.append(CometCollateral(balance, price, info.scale, info.liquidate_cf))
             if balance == 0:
                 continue
+            held.append(market.feeds[info.asset])
             symbol = self._symbols.get(info.asset, info.asset)
             resolved = assets.resolve(symbol)
             positions.append(
@@ -302,5 +325,6 @@ class CompoundV3Adapter(VenueAdapter):
                     self.deployment_spec.base_symbol: market.base_token,
                     **{self._symbols.get(i.asset, i.asset): i.asset for i in market.infos},
                 },
+                **freshness_raw(held, block),
             },
         )

@@ -18,6 +18,13 @@ timestamp and price. Morpho publishes no health figure: ``venue_health`` is ``No
 
 Positions are priced in the loan token (quote = the loan token's factor): collateral at
 ``price * 10**collateralDecimals / 10**loanDecimals / 1e36``, loan-token supply and debt at 1.
+
+Oracle freshness (:mod:`adapters.oracle_freshness`): a market oracle's feeds are oracle-specific.
+When the oracle answers MorphoChainlinkOracle(V2)'s ``BASE_FEED_1/2`` and ``QUOTE_FEED_1/2`` getters
+(read once per oracle in round B, allowFailure, kept in ``DISCOVERY``: they are immutables), the
+non-zero feeds' ``latestRoundData()`` is read in round B of later cycles (first cycle: one more
+batch). Base feeds use the collateral token's heartbeat, quote feeds the loan token's. An oracle
+without those getters, or with none set, gives an unknown freshness (``oracle_feeds`` says why).
 """
 
 from __future__ import annotations
@@ -33,7 +40,16 @@ from adapters.aave_v3.contracts import address, decode_symbol
 from adapters.addresses import ChecksumAddress
 from adapters.base import AdapterContext, BlockRef, CallResult, ChainReader, VenueAdapter
 from adapters.evm.abi import load_contract
-from adapters.lending_common import Batch, CallFailed, decode_result, encode_call, read_pinned, units
+from adapters.lending_common import (
+    DISCOVERY,
+    Batch,
+    CallFailed,
+    decode_result,
+    encode_call,
+    read_pinned,
+    units,
+)
+from adapters.oracle_freshness import AGGREGATOR, FeedReading, chain_spec_of, freshness_raw, reading, unknown
 from adapters.specs import MorphoBlueDeployment
 from risk.exact import morpho as exact
 from risk.exact.wadray import to_decimal
@@ -45,6 +61,8 @@ MORPHO = load_contract("morpho_blue")
 ORACLE = load_contract("morpho_oracle")
 IRM = load_contract("morpho_irm")
 TOKEN = load_contract("lending_token")
+CHAINLINK_ORACLE = load_contract("morpho_chainlink_oracle_v2")
+FEED_GETTERS = ("BASE_FEED_1", "BASE_FEED_2", "QUOTE_FEED_1", "QUOTE_FEED_2")
 
 SUPPLY_COLLATERAL_TOPIC = "0xa3b9472a1399e17e123f3c2e6586c23e504184d504de59cdaa2b375e880c6184"
 BORROW_TOPIC = "0x570954540bed6b1304a87dfe815a5eda4a648f7097a16240dcd85c9b5fd42a43"
@@ -67,6 +85,14 @@ class _Shares:
     supply: int
     borrow: int
     collateral: int  # raw collateral units (no shares)
+
+
+@dataclass(frozen=True, slots=True)
+class _OracleFeeds:
+    """A market oracle's Chainlink feeds (getter, feed), or why it has none we can read."""
+
+    feeds: tuple[tuple[str, ChecksumAddress], ...]
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +213,17 @@ class MorphoBlueAdapter(VenueAdapter):
                 if token not in self._tokens:
                     b.add(("symbol", token), encode_call(TOKEN.function("symbol"), token))
                     b.add(("decimals", token), encode_call(TOKEN.function("decimals"), token))
-        rb = await b.run(reader, block)
+        oracles = {self._params[m].oracle for m in markets}
+        known = {o: self._oracle_feeds(reader, o) for o in oracles}
+        for o, feeds in known.items():
+            if feeds is None:
+                for name in FEED_GETTERS:
+                    b.add(("getter", o, name), encode_call(CHAINLINK_ORACLE.function(name), o))
+            else:
+                for _, feed in feeds.feeds:
+                    b.add(("round", feed), encode_call(AGGREGATOR.function("latestRoundData"), feed))
+        rb: Results = await b.run(reader, block)
+        rb = await self._discover_feeds(reader, block, rb, [o for o, f in known.items() if f is None])
         for dkey in [k for k in rb if isinstance(k, tuple) and k[0] == "decimals"]:
             addr = str(dkey[1])
             try:
@@ -206,7 +242,7 @@ class MorphoBlueAdapter(VenueAdapter):
                 shares = _Shares(int(pos[0]), int(pos[1]), int(pos[2]))
                 if shares.supply == shares.borrow == shares.collateral == 0:
                     continue
-                account = self._account(w, m, shares, markets[m], rb, now=now, block=block)
+                account = self._account(w, m, shares, markets[m], rb, now=now, block=block, reader=reader)
             except (CallFailed, ValueError) as exc:
                 out.append(
                     MarginAccount.unavailable(
@@ -223,6 +259,64 @@ class MorphoBlueAdapter(VenueAdapter):
             out.append(account)
         return out
 
+    def _feeds_key(self, reader: ChainReader, oracle: str) -> tuple[object, ...]:
+        urls = getattr(getattr(reader, "spec", None), "rpc_urls", ())
+        return ("morpho_blue", "oracle_feeds", reader.chain_id, tuple(urls), oracle.lower())
+
+    def _oracle_feeds(self, reader: ChainReader, oracle: str) -> _OracleFeeds | None:
+        cached: _OracleFeeds | None = DISCOVERY.get(self._feeds_key(reader, oracle))
+        return cached
+
+    async def _discover_feeds(
+        self, reader: ChainReader, block: BlockRef, rb: Results, oracles: list[ChecksumAddress]
+    ) -> Results:
+        """Decode the feed getters of ``oracles`` (new to the process), cache them, and read the new
+        feeds' ``latestRoundData`` in one more batch; ``rb`` with those answers added."""
+        extra = Batch()
+        for o in oracles:
+            feeds: list[tuple[str, ChecksumAddress]] = []
+            answered = 0
+            for name in FEED_GETTERS:
+                try:
+                    (value,) = decode_result(CHAINLINK_ORACLE.function(name), rb[("getter", o, name)], name)
+                except CallFailed:
+                    continue
+                answered += 1
+                if int(value, 16) != 0:
+                    feeds.append((name, address(value)))
+            reason = None
+            if not answered:
+                reason = f"oracle {o} has no BASE_FEED/QUOTE_FEED getters (not a Chainlink oracle)"
+            elif not feeds:
+                reason = f"oracle {o} has no Chainlink feed set (vault-only or constant price)"
+            DISCOVERY.put(self._feeds_key(reader, o), _OracleFeeds(tuple(feeds), reason))
+            for _, feed in feeds:
+                extra.add(("round", feed), encode_call(AGGREGATOR.function("latestRoundData"), feed))
+        if not len(extra):
+            return rb
+        return {**rb, **(await extra.run(reader, block))}
+
+    def _freshness(
+        self, reader: ChainReader, p: _Params, loan: _Token, coll: _Token, rb: Results
+    ) -> list[FeedReading]:
+        spec = chain_spec_of(reader)
+        feeds = self._oracle_feeds(reader, p.oracle)
+        if feeds is None or feeds.reason is not None:
+            reason = (feeds.reason if feeds is not None else None) or f"oracle {p.oracle}: feeds not read"
+            return [unknown(spec, label=f"oracle {p.oracle}", symbol=None, token=None, reason=reason)]
+        out: list[FeedReading] = []
+        for name, feed in feeds.feeds:
+            token, symbol = (
+                (p.collateral_token, coll.symbol) if name.startswith("BASE") else (p.loan_token, loan.symbol)
+            )
+            out.append(
+                reading(
+                    spec, label=f"{symbol} {name}", symbol=symbol, token=token, feed=feed,
+                    result=rb.get(("round", feed)),
+                )
+            )
+        return out
+
     def _account(
         self,
         wallet: ChecksumAddress,
@@ -233,6 +327,7 @@ class MorphoBlueAdapter(VenueAdapter):
         *,
         now: int,
         block: BlockRef,
+        reader: ChainReader,
     ) -> MarginAccount:
         supply_shares, borrow_shares, collateral = shares.supply, shares.borrow, shares.collateral
         p = self._params[market_id]
@@ -313,6 +408,7 @@ class MorphoBlueAdapter(VenueAdapter):
                 "borrow_rate": int(rate),
                 # symbol -> token address of the loan and collateral (adapters.wallet_balances)
                 "token_addresses": {loan.symbol: p.loan_token, coll.symbol: p.collateral_token},
+                **freshness_raw(self._freshness(reader, p, loan, coll, rb), block),
             },
         )
 

@@ -6,9 +6,10 @@ Deployments hold only root addresses; everything derivable is read on-chain.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, HttpUrl, SecretStr
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, HttpUrl, SecretStr, field_validator
 
 from adapters.addresses import Address
 
@@ -57,6 +58,35 @@ class ChainSpec(_Strict):
     # ERC-20 tokens whose idle wallet balances are read (adapters.wallet_balances), SYMBOL = address
     # (``[chains.<name>.tokens]``); the lending adapters' own tokens are read too
     tokens: dict[Annotated[str, Field(min_length=1, pattern=r"^\S+$")], Address] = {}
+    # oracle freshness (lending adapters, ``oracle_stale`` alert metric): a price feed whose last
+    # update (Chainlink ``latestRoundData().updatedAt``) is older than its heartbeat at the pinned block
+    # is stale; ``[chains.<name>.oracle_heartbeats]`` overrides it per token, SYMBOL or "0x..." = seconds
+    oracle_heartbeat_seconds: Annotated[int, Field(gt=0)] = 86_400
+    oracle_heartbeats: dict[
+        Annotated[str, Field(min_length=1, pattern=r"^\S+$")], Annotated[int, Field(gt=0)]
+    ] = {}
+
+    @field_validator("oracle_heartbeats")
+    @classmethod
+    def _heartbeat_keys(cls, value: dict[str, int]) -> dict[str, int]:
+        seen: dict[str, str] = {}
+        for key in value:
+            if key.lower().startswith("0x") and not re.fullmatch(r"0x[0-9a-fA-F]{40}", key):
+                raise ValueError(f"oracle_heartbeats key {key!r} looks like an address but is not 0x+40 hex")
+            folded = key.lower()
+            if folded in seen:
+                raise ValueError(f"oracle_heartbeats keys {seen[folded]!r} and {key!r} name the same token")
+            seen[folded] = key
+        return value
+
+    def oracle_heartbeat_for(self, symbol: str | None, token: str | None = None) -> int:
+        """Heartbeat (seconds) of ``token``'s price feed: the override for its address, else for its
+        symbol (case-insensitive), else ``oracle_heartbeat_seconds``."""
+        folded = {k.lower(): v for k, v in self.oracle_heartbeats.items()}
+        for key in (token, symbol):
+            if key is not None and key.lower() in folded:
+                return folded[key.lower()]
+        return self.oracle_heartbeat_seconds
 
 
 class DeploymentSpec(_Strict):

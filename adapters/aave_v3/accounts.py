@@ -15,7 +15,9 @@ e-mode category's price source before v3.2) divided by ``BASE_CURRENCY_UNIT``; t
 ``venue_health`` is ``getUserAccountData().healthFactor`` (wad -> ``Decimal``, max uint -> Infinity).
 ``raw`` carries, as integers: ``exact_health_wad`` (ours, :func:`risk.exact.aave.user_account_data`),
 ``exact_account_data`` and ``venue_account_data`` (the six fields each), ``exact_matches_venue``,
-``pool_revision``, ``emode_category``, ``base_currency_unit``.
+``pool_revision``, ``emode_category``, ``base_currency_unit``; and the oracle freshness of every
+reserve with a position (:func:`adapters.oracle_freshness.freshness_raw`: ``oracle_stale_seconds``,
+``oracle_feeds``, ...), from the reserves' ``AaveOracle.getSourceOfAsset`` feeds.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from adapters.assets import AssetMap
+from adapters.base import BlockRef
 from adapters.lending_common import fraction_bps, units, wad_health
+from adapters.oracle_freshness import FeedReading, freshness_raw
 from risk.exact.aave import (
     AaveEModeCategory,
     AaveReserveState,
@@ -87,9 +91,13 @@ def build_account(
     emode: AaveEModeCategory | None,
     reads: WalletReads,
     assets: AssetMap,
+    feeds: Mapping[str, FeedReading] | None = None,
+    block: BlockRef | None = None,
 ) -> MarginAccount | None:
-    """The wallet's account, or ``None`` when it has nothing on this deployment."""
+    """The wallet's account, or ``None`` when it has nothing on this deployment. ``feeds`` (reserve
+    asset -> its price feed's reading) and the pinned block give the oracle freshness entries."""
     user_reserves: list[AaveUserReserve] = []
+    held: list[str] = []
     positions: list[Position] = []
     warnings: list[str] = []
     for reserve in sorted(reserves, key=lambda r: r.reserve_id):
@@ -106,6 +114,9 @@ def build_account(
             warnings.append(f"unknown symbol {symbol!r} is its own factor {info.factor}")
         price = Decimal(asset_price(revision, reserve, emode)) / Decimal(base_currency_unit)
         supplied = a_token_balance(revision, scaled_a, reserve.normalized_income)
+        owed = v_token_balance(revision, scaled_v, reserve.normalized_debt) + stable
+        if supplied > 0 or owed > 0:
+            held.append(reserve.asset)
         if supplied > 0:
             counts = collateral and (
                 cfg.liquidation_threshold != 0 or revision >= _FIRST_LT_ZERO_COUNTS_REVISION
@@ -127,7 +138,6 @@ def build_account(
                     ),
                 )
             )
-        owed = v_token_balance(revision, scaled_v, reserve.normalized_debt) + stable
         if owed > 0:
             positions.append(
                 Position(
@@ -144,6 +154,9 @@ def build_account(
         return None
     exact = user_account_data(revision, user_reserves, emode)
     venue_data = reads.venue_account_data
+    freshness: dict[str, object] = {}
+    if feeds is not None and block is not None:
+        freshness = freshness_raw((feeds[a] for a in held if a in feeds), block)
     return MarginAccount(
         venue=venue,
         deployment=deployment,
@@ -168,5 +181,6 @@ def build_account(
                 for r in reserves
                 if symbols.get(r.asset, r.asset) in {p.token for p in positions}
             },
+            **freshness,
         },
     )

@@ -20,6 +20,14 @@ calls in the same ``call_many`` of each round (lending.md §1):
    bit is set, ``variableDebtToken.scaledBalanceOf`` (+ ``stableDebtToken.balanceOf`` up to v3.1).
 5. (revision <= 4, only if a category in use has a price source) ``oracle.getAssetPrice(source)``.
 
+Oracle freshness (:mod:`adapters.oracle_freshness`): each reserve's price source
+``oracle.getSourceOfAsset(asset)`` is discovered with the reserve statics (step 3, same batch) and
+kept in ``DISCOVERY`` per (oracle, asset); round B reads ``latestRoundData()`` of every cached
+source and ``getSourceOfAsset`` again (a changed source is re-cached and its freshness is unknown
+this cycle). No extra HTTP request after the first cycle. A zero source (fallback oracle, base
+currency) or one without ``latestRoundData`` (e.g. a CAPO price-cap adapter) is unknown. E-mode
+category price sources (revision <= 4) are not covered.
+
 A deployment-level failure makes every wallet UNAVAILABLE with the reason; a wallet-level revert or
 garbage answer makes only that wallet UNAVAILABLE. A wallet with nothing here gives no account.
 """
@@ -46,6 +54,7 @@ from adapters.lending_common import (
     encode_call,
     read_pinned,
 )
+from adapters.oracle_freshness import AGGREGATOR, FeedReading, chain_spec_of, reading, unknown
 from adapters.specs import AaveV3Deployment
 from risk.exact.aave import AaveEModeCategory, AaveReserveState, user_config_flags
 from risk.model import LendingModel, MarginAccount
@@ -147,7 +156,8 @@ class AaveV3Adapter(VenueAdapter):
 
         heads, failed = decode_each(wallets, head)
 
-        await self._ensure_statics(reader, block, pool, assets)
+        sources = self._sources(reader)
+        await self._ensure_statics(reader, block, pool, assets, oracle=oracle, sources=sources)
         statics = [self._statics[x] for x in assets]
         categories = sorted({h[1] for h in heads.values() if h[1] != 0})
 
@@ -155,6 +165,11 @@ class AaveV3Adapter(VenueAdapter):
         b = Batch()
         b.add("unit", encode_call(ORACLE.function("BASE_CURRENCY_UNIT"), oracle))
         b.add("prices", encode_call(ORACLE.function("getAssetsPrices"), oracle, assets))
+        for x in assets:
+            b.add(("source", x), encode_call(ORACLE.function("getSourceOfAsset"), oracle, x))
+            src = sources.get((oracle, x))
+            if src is not None and int(src, 16) != 0:
+                b.add(("round", x), encode_call(AGGREGATOR.function("latestRoundData"), src))
         for s in statics:
             b.add(("data", s.asset), encode_call(POOL.function("getReserveData"), pool, s.asset))
             b.add(
@@ -194,6 +209,7 @@ class AaveV3Adapter(VenueAdapter):
         )
 
         symbols: dict[str, str] = {s.asset: s.symbol for s in statics}
+        feeds = self._feeds(reader, rb, oracle, statics, sources)
 
         def build(w: ChecksumAddress) -> MarginAccount | None:
             config, category, venue_data = heads[w]
@@ -219,21 +235,50 @@ class AaveV3Adapter(VenueAdapter):
                 emode=emodes.get(category),
                 reads=reads,
                 assets=self.context.assets,
+                feeds=feeds,
+                block=block,
             )
 
         return build_each(self, wallets, failed, block, build)
 
+    def _sources(self, reader: ChainReader) -> dict[tuple[str, str], ChecksumAddress]:
+        """The process-level (oracle, asset) -> price source cache of this deployment."""
+        key = self._key(reader, "sources")
+        shared: dict[tuple[str, str], ChecksumAddress] | None = DISCOVERY.get(key)
+        if shared is None:
+            shared = {}
+            DISCOVERY.put(key, shared)
+        return shared
+
     async def _ensure_statics(
-        self, reader: ChainReader, block: BlockRef, pool: ChecksumAddress, assets: list[ChecksumAddress]
+        self,
+        reader: ChainReader,
+        block: BlockRef,
+        pool: ChecksumAddress,
+        assets: list[ChecksumAddress],
+        *,
+        oracle: ChecksumAddress,
+        sources: dict[tuple[str, str], ChecksumAddress],
     ) -> None:
+        """Reserve statics and price sources new to the process, in one batch."""
         missing = [x for x in assets if x not in self._statics]
-        if not missing:
+        no_source = [x for x in assets if (oracle, x) not in sources]
+        if not missing and not no_source:
             return
         batch = Batch()
         for x in missing:
             batch.add(("data", x), encode_call(POOL.function("getReserveData"), pool, x))
             batch.add(("symbol", x), encode_call(TOKEN.function("symbol"), x))
+        for x in no_source:
+            batch.add(("source", x), encode_call(ORACLE.function("getSourceOfAsset"), oracle, x))
         got = await batch.run(reader, block)
+        for x in no_source:
+            try:
+                sources[(oracle, x)] = address(
+                    decode_result(ORACLE.function("getSourceOfAsset"), got[("source", x)], "oracle")[0]
+                )
+            except CallFailed:
+                continue  # freshness unknown; asked again next cycle
         for x in missing:
             data = decode_result(POOL.function("getReserveData"), got[("data", x)], f"reserve {x}")[0]
             self._statics[x] = ReserveStatic(
@@ -244,6 +289,40 @@ class AaveV3Adapter(VenueAdapter):
                 variable_debt_token=address(data[10]),
                 symbol=decode_symbol(got[("symbol", x)], x),
             )
+
+    def _feeds(
+        self,
+        reader: ChainReader,
+        rb: Results,
+        oracle: ChecksumAddress,
+        statics: list[ReserveStatic],
+        sources: dict[tuple[str, str], ChecksumAddress],
+    ) -> dict[str, FeedReading]:
+        """Reserve asset -> its price source's freshness reading (see the module docstring)."""
+        spec = chain_spec_of(reader)
+        out: dict[str, FeedReading] = {}
+        for s in statics:
+            cached = sources.get((oracle, s.asset))
+            try:
+                now = address(
+                    decode_result(ORACLE.function("getSourceOfAsset"), rb[("source", s.asset)], "oracle")[0]
+                )
+            except CallFailed as exc:
+                out[s.asset] = unknown(spec, label=s.symbol, symbol=s.symbol, token=s.asset, reason=str(exc))
+                continue
+            if now != cached:
+                sources[(oracle, s.asset)] = now
+                reason = f"price source of {s.symbol} changed to {now}; read next cycle"
+                out[s.asset] = unknown(spec, label=s.symbol, symbol=s.symbol, token=s.asset, reason=reason)
+            elif int(now, 16) == 0:
+                reason = f"no price source for {s.symbol} (fallback oracle or base currency)"
+                out[s.asset] = unknown(spec, label=s.symbol, symbol=s.symbol, token=s.asset, reason=reason)
+            else:
+                out[s.asset] = reading(
+                    spec, label=s.symbol, symbol=s.symbol, token=s.asset, feed=now,
+                    result=rb.get(("round", s.asset)),
+                )
+        return out
 
     def _reserve_state(self, rb: Results, s: ReserveStatic, price: int) -> AaveReserveState:
         data = decode_result(POOL.function("getReserveData"), rb[("data", s.asset)], f"reserve {s.asset}")[0]
