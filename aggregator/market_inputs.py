@@ -152,6 +152,31 @@ def reference_prices(
     for factor, seen in primary.items():
         quotes[factor] = _median_quote(factor, seen, warnings)
 
+    # A factor held only through basis tokens (BTC only as WBTC, factor BTC x basis WBTC/BTC): its
+    # reference is derived from those tokens' prices with the basis at its last stored value, else
+    # at 1.0 (named in a warning), so the basis of this cycle comes out as that value.
+    derived: dict[FactorId, dict[str, float]] = {}
+    assumed: dict[FactorId, tuple[FactorId, float]] = {}
+    for account in accounts:
+        if not _usable(account):
+            continue
+        for p in account.positions:
+            price = _underlying_price(p)
+            if p.basis_factor is None or price <= 0 or p.factor in quotes or p.factor == USD:
+                continue
+            last_basis = (stored or {}).get(str(p.basis_factor))
+            usable_last = last_basis is not None and math.isfinite(last_basis) and last_basis > 0
+            basis_price = last_basis if usable_last and last_basis is not None else 1.0
+            assumed.setdefault(p.factor, (p.basis_factor, basis_price))
+            derived.setdefault(p.factor, {}).setdefault(account.key, price / basis_price)
+    for factor, seen in derived.items():
+        quotes[factor] = _median_quote(factor, seen, warnings)
+        basis_factor, basis_price = assumed[factor]
+        warnings.append(
+            f"factor {factor}: no venue prices it directly; derived from {basis_factor} tokens with the "
+            f"basis at {basis_price:.6g} ({'last stored' if basis_price != 1.0 else 'assumed'})"
+        )
+
     basis: dict[FactorId, dict[str, float]] = {}
     for account in accounts:
         if not _usable(account):

@@ -3,8 +3,8 @@
 Registered in ``aggregator/cli/__init__.py``. Runs until SIGTERM / SIGINT (exit 0 after a clean stop)
 or, with ``--cycles N``, until every portfolio has completed N cycles and the alerts they decided were
 handed to the delivery worker. Logs go to stderr: human lines, or JSON lines with ``--log-format json``.
-Exit codes: 0 stopped cleanly; 2 bad input (config, arguments, nothing to watch); 5 the database
-cannot be used.
+Exit codes: 0 stopped cleanly; 1 with ``--cycles``, at least one cycle failed (logged); 2 bad input
+(config, arguments, nothing to watch); 5 the database cannot be used.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import typer
 from aggregator.cli.app import ConfigOption
 from aggregator.config import load_config
 from aggregator.db import Repository, open_database
+from aggregator.errors import ExitCode
 from aggregator.service.logs import config_secrets, configure_logging
 from aggregator.service.settings import parse_seconds
 from aggregator.service.signals import stop_on_signals
@@ -64,7 +65,7 @@ def watch(  # noqa: PLR0917 (typer: one parameter per option)
     ] = None,
     cycles: Annotated[
         int | None,
-        typer.Option("--cycles", min=1, help="Stop after every portfolio completed N cycles (cron, tests)."),
+        typer.Option("--cycles", min=1, help="Stop after N cycles per portfolio; exit 1 if any failed."),
     ] = None,
     log_format: Annotated[
         str, typer.Option("--log-format", help="human (default) or json (one JSON object per line).")
@@ -107,3 +108,6 @@ def watch(  # noqa: PLR0917 (typer: one parameter per option)
         asyncio.run(main())
     finally:
         engine.dispose()
+    failed = sum(r.failures for r in service.runners.values())
+    if cycles is not None and failed:
+        raise typer.Exit(int(ExitCode.ERROR))  # --cycles: a failed cycle is the script's business

@@ -43,7 +43,7 @@ from aggregator.alerts.signing import generate_secret
 from aggregator.config import Settings, load_config
 from aggregator.db import Repository, open_database
 from aggregator.devnet.network import Devnet, start_devnet
-from aggregator.devnet.user_config import render_user_config
+from aggregator.devnet.user_config import render_secrets, render_user_config
 from aggregator.devnet.webhook_receiver import ReceivedWebhook, WebhookReceiver
 from aggregator.errors import CrossmarginError
 from aggregator.service.runner import WatchTarget
@@ -56,7 +56,7 @@ if TYPE_CHECKING:
 __all__ = ["DOWN", "PORTFOLIO", "RULES", "UP", "DemoFailed", "DemoOutcome", "demo_config", "run_demo"]
 
 PORTFOLIO = "demo-book"
-WALLETS = ("hedged",)  # + "fund" once the pipeline prices a factor held only through a basis (WBTC)
+WALLETS = ("hedged", "fund")
 DOWN: tuple[Decimal, ...] = (Decimal(2600), Decimal(2200), Decimal(1950))
 UP: tuple[Decimal, ...] = (Decimal(3000), Decimal(3400), Decimal(3515), Decimal(3525))
 CHANNEL = "demo-webhook"
@@ -123,6 +123,7 @@ def demo_config(net: Devnet, workdir: Path, receiver_url: str, secret: str) -> t
         "",
     ])
     secrets = "\n".join([
+        render_secrets(net.state),  # the devnet's throwaway Aevo / Deribit credentials
         f"[alerts.channels.{CHANNEL}]",
         f'webhook_url = "{receiver_url}"',
         f'signing_secret = "{secret}"',
@@ -275,8 +276,8 @@ def run_demo(console: Console, *, workdir: Path | None = None) -> DemoOutcome:
     net: Devnet | None = None
     receiver = WebhookReceiver(secret)
     try:
-        console.print("[bold]Starting the devnet[/] (anvil with Aave V3, Morpho Blue, a Comet stand-in; "
-                      "local Hyperliquid / dYdX / Derive APIs)…")
+        console.print("[bold]Starting the devnet[/] (anvil with Aave V3, Morpho Blue, Comet and GMX v2 "
+                      "stand-ins; local Hyperliquid / dYdX / Derive / Aevo / Deribit APIs)…")
         net = start_devnet(log_dir=root / "logs")
         receiver.start()
         console.print(f"devnet RPC {net.rpc_url}, venue APIs {net.api_url or '-'}, "

@@ -22,8 +22,8 @@ positions on that chain, see ``runner``).
 
 The delivery worker (``aggregator.alerts.worker.DeliveryWorker``) runs alongside when ``[alerts]`` has
 channels. :meth:`WatchService.run` returns when ``stop`` is set (SIGTERM/SIGINT, see ``signals``) or,
-with ``max_cycles``, when every portfolio has completed that many cycles (then the outbox is drained:
-every due row attempted once more, bounded): it pauses the scheduler,
+with ``max_cycles``, when every portfolio has run that many cycles, completed or failed (then the
+outbox is drained: every due row attempted once more, bounded): it pauses the scheduler,
 lets cycles in flight finish within ``shutdown_grace`` (else cancels them, see ``runner``), stops the
 block watchers, stops the worker (which releases its leases) and closes the HTTP client.
 """
@@ -120,7 +120,7 @@ class WatchService:
         cycle_fn: CycleFn | None = None,
         worker_factory: Callable[[Engine, httpx.AsyncClient], DeliveryWorker | None] | None = None,
         clock: Callable[[], datetime] | None = None,
-        max_cycles: int | None = None,
+        max_cycles: int | None = None,  # stop after this many cycles per portfolio (ok or failed)
         on_cycle: Callable[[WatchTarget, CycleResult], None] | None = None,
         on_failure: Callable[[WatchTarget, Exception], None] | None = None,
     ) -> None:
@@ -178,6 +178,7 @@ class WatchService:
                       portfolio=target.name, reason=reason, error=type(exc).__name__)
             if self.on_failure is not None:
                 self.on_failure(target, exc)
+            self._check_done(target.name)
             return None
         except Exception as exc:  # a bug in one cycle must not stop the service
             logger.exception("%s: cycle failed unexpectedly", target.name,
@@ -185,6 +186,7 @@ class WatchService:
                                                                         "error": type(exc).__name__}})
             if self.on_failure is not None:
                 self.on_failure(target, exc)
+            self._check_done(target.name)
             return None
         completed = self._clock()
         self.latest[target.name] = result
@@ -211,7 +213,8 @@ class WatchService:
     def _check_done(self, just_finished: str) -> None:
         if self.max_cycles is None or self._stop is None:
             return
-        counts = [r.cycles + (1 if name == just_finished else 0) for name, r in self.runners.items()]
+        counts = [r.cycles + r.failures + (1 if name == just_finished else 0)
+                  for name, r in self.runners.items()]
         if all(c >= self.max_cycles for c in counts):
             self._drain = True  # --cycles: deliver what the cycles decided before exiting
             self._stop.set()

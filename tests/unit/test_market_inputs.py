@@ -52,3 +52,25 @@ def test_an_option_observes_its_underlying_not_its_premium() -> None:
     ])
     assert quotes[BTC].price == (65100 + 65000) / 2
     assert not [w for w in warnings if "spread" in w]
+
+
+def _wbtc_account(price: str) -> MarginAccount:
+    from risk.model import LendingModel, LendingParams
+
+    wbtc = Position(token="WBTC", factor=BTC, basis_factor=FactorId("WBTC/BTC"), kind=PositionKind.COLLATERAL,
+                    quantity=Decimal(1), price=Decimal(price),
+                    lending=LendingParams(liquidation_threshold=Decimal("0.8"), ltv=Decimal("0.75"),
+                                          liquidation_bonus=Decimal("0.05")))
+    return MarginAccount(venue="aave_v3", deployment="aave_v3:x", account_id="w", wallet="0xW",
+                         margin_model=LendingModel(), positions=(wbtc,), as_of=AsOf(timestamp=NOW))
+
+
+def test_a_factor_held_only_through_a_basis_token_is_derived_from_it() -> None:
+    # BTC only as WBTC: no direct BTC price, yet the cycle must not fail
+    quotes, warnings = reference_prices([_wbtc_account("64000")])
+    assert (quotes[BTC].price, quotes[FactorId("WBTC/BTC")].price) == (64000.0, 1.0)
+    assert any("derived from WBTC/BTC" in w for w in warnings)
+    # with a stored basis of 0.99 the reference is the token price over it, and the basis stays 0.99
+    quotes, _ = reference_prices([_wbtc_account("64000")], stored={"WBTC/BTC": 0.99})
+    assert quotes[BTC].price == 64000 / 0.99
+    assert abs(quotes[FactorId("WBTC/BTC")].price - 0.99) < 1e-15
