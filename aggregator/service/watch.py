@@ -13,8 +13,8 @@ Jobs (memory job store; ids are stable):
   last completed cycle (the service's start time until the first one completes), stored through
   ``Repository.store_alert_outcome`` (it fires when the monitor's last completed cycle is too old per
   the ``heartbeat`` rules of ``[alerts]``);
-- ``retention``: every ``retention_interval``: ``aggregator.db.retention`` (``run_retention`` when the
-  module provides it, else ``apply_retention``) in a worker thread.
+- ``retention``: every ``retention_interval``: ``aggregator.db.retention.run_retention`` with the
+  ``[database.retention]`` policy, in a worker thread.
 
 Block-driven mode (``block_driven`` globally or per portfolio): one :class:`BlockWatcher` per chain
 the selected deployments use; a new head is passed to every runner (each decides whether it has
@@ -37,7 +37,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -47,6 +47,7 @@ from sqlalchemy.engine import Engine
 from adapters.addresses import ChecksumAddress
 from aggregator.config import Settings
 from aggregator.db.repository import Repository
+from aggregator.db.retention import RetentionPolicy, run_retention
 from aggregator.errors import CrossmarginError
 from aggregator.scan import select_targets
 from aggregator.service.blocks import BlockWatcher, NewBlock
@@ -242,19 +243,14 @@ class WatchService:
                 self.worker.wake()
 
     async def _retention(self) -> None:
-        from aggregator.db import retention
-
-        now = self._clock()
-        runner: Callable[..., Any] | None = getattr(retention, "run_retention", None)
+        """``[database.retention]`` applied by :func:`aggregator.db.retention.run_retention` in a thread."""
+        policy = RetentionPolicy.from_settings(self.settings.database.retention)
         try:
-            if runner is not None:
-                report = await asyncio.to_thread(runner, self.engine, retention.RetentionPolicy(), now)
-            else:
-                report = await asyncio.to_thread(retention.apply_retention, self.engine, None, now=now)
+            report = await asyncio.to_thread(run_retention, self.engine, policy, self._clock())
         except CrossmarginError as exc:
             log_event(logger, logging.ERROR, "retention.failed", f"retention failed: {exc}")
             return
-        log_event(logger, logging.INFO, "retention.done", "retention applied", report=str(report))
+        log_event(logger, logging.INFO, "retention.done", "retention applied", report=report.summary())
 
     def _on_block(self, block: NewBlock) -> None:
         log_event(logger, logging.DEBUG, "block", f"{block.chain}: block {block.number}",
