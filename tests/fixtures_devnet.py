@@ -49,7 +49,7 @@ Mark tests that use them ``@pytest.mark.devnet``. Nothing here assumes a fixed p
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -131,9 +131,16 @@ def fresh_devnet(devnet: Devnet) -> Iterator[Devnet]:
     yield devnet
     if _rpc(devnet.w3, "evm_revert", [snapshot_id]) is not True:
         raise RuntimeError(f"evm_revert({snapshot_id}) failed")
-    moved = {k: v for k, v in devnet.state.factor_prices.items() if prices.get(k) != v}
+    restore_venue_prices(devnet, prices)
     devnet.state = saved  # also the prices the Morpho deployment records
-    for url in (devnet.state.api_url, devnet.state.cred_api_url):  # both venue servers
+
+
+def restore_venue_prices(devnet: Devnet, prices: Mapping[str, object]) -> None:
+    """Put the factor prices a test moved back on both venue servers (``evm_revert`` restores the
+    chain only) and in the devnet state."""
+    moved = [k for k, v in devnet.state.factor_prices.items() if str(prices.get(k)) != str(v)]
+    for url in (devnet.state.api_url, devnet.state.cred_api_url):
         if url:
             for factor in moved:
-                venue_client.set_price(url, factor, Decimal(prices[factor]))
+                venue_client.set_price(url, factor, Decimal(str(prices[factor])))
+    devnet.state.factor_prices = {k: str(v) for k, v in prices.items()}

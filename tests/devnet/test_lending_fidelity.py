@@ -29,6 +29,7 @@ from aggregator.devnet.tokens import erc20
 from risk.exact.wadray import MAX_UINT256
 from risk.model import AccountStatus, MarginAccount, PositionKind
 from tests.devnet.lending_support import CHAIN, FaultyReader, fund_wallet, read
+from tests.fixtures_devnet import restore_venue_prices
 
 pytestmark = pytest.mark.devnet
 
@@ -130,7 +131,7 @@ def test_generated_aave_wallets_match_the_pool_exactly(devnet: Devnet, scenario:
         assert_exact(devnet, accounts[0])
     finally:
         devnet.txs.rpc("evm_revert", [snapshot])
-        devnet.state.factor_prices = {k: str(v) for k, v in prices.items()}
+        restore_venue_prices(devnet, prices)
 
 
 class TxFailed(Exception):
@@ -359,7 +360,7 @@ def test_generated_comet_wallets_agree_with_is_liquidatable(
         assert_comet_agrees(devnet, accounts[0])
     finally:
         devnet.txs.rpc("evm_revert", [snapshot])
-        devnet.state.factor_prices = {k: str(v) for k, v in prices.items()}
+        restore_venue_prices(devnet, prices)
 
 
 # --- Morpho Blue ------------------------------------------------------------------------------
@@ -482,4 +483,4 @@ def test_morpho_health_below_one_iff_liquidate_succeeds(
         assert (health < 1) is liquidated, (health, account.raw)
     finally:
         devnet.txs.rpc("evm_revert", [snapshot])
-        devnet.state.factor_prices = {k: str(v) for k, v in prices.items()}
+        restore_venue_prices(devnet, prices)
