@@ -23,11 +23,20 @@ Methodology:
   collaterals as SPOT (USDC at par as the cash leg, others at their mark).
 - perp maintenance tier: the position's own ``|maintenance_margin| / (|amount| * mark)`` when reported,
   else the Standard Manager's 5% (v2-core 2023 mainnet config).
-- account model: ``OptionsScenarioModel`` with the PM1 grid of the 2023 config (spot -15%..+15% in 5%
-  steps x vol {-30%, 0, +45%}); ``raw`` keeps the venue's ``margin_type``.
+- account model, from the subaccount's ``margin_type`` (``margin_model_for``):
+  - ``"SM"``: ``DeriveStandardModel`` (the Standard Manager's rule, ``risk.margin.derive_standard``):
+    option fractions ``SM_CALL_SPOT`` / ``SM_PUT_SPOT`` / ``SM_PUT_MTM`` (0.10, v2-core 2023 mainnet
+    config; governable, not served by margin_watch), ``SM_UNPAIRED_SCALE`` 1.1, and each base
+    collateral's ``marginFactor`` read back from its reported maintenance margin
+    (``1 - |maintenance_margin| / mark_value``);
+  - ``"PM"``: ``OptionsScenarioModel`` with the PM1 grid of the 2023 config (spot -15%..+15% in 5%
+    steps x vol {-30%, 0, +45%}, ``PM_MODEL``);
+  - ``"PM2"`` and anything else: ``PM_MODEL`` with a warning (PM2's grid and contingencies are not
+    reproduced; the venue's own ``h`` is authoritative there).
+  ``raw`` keeps the venue's ``margin_type``.
 
-Gaps: PM2's grid and contingencies are not reproduced (the venue's own ``h`` is authoritative);
-greeks are kept in ``raw`` per position, not in the model.
+Gaps: greeks are kept in ``raw`` per position, not in the model; SM's IM-only terms (depeg, oracle
+contingency) do not enter maintenance and are not modelled.
 """
 
 from __future__ import annotations
@@ -49,7 +58,9 @@ from adapters.http_adapter import HttpVenueAdapter
 from adapters.venue_common import Warnings, as_of_seconds, cash_position, resolve_symbol
 from risk.errors import RiskInputError
 from risk.model import (
+    DeriveStandardModel,
     MarginAccount,
+    MarginModel,
     MarginTier,
     OptionParams,
     OptionsScenarioModel,
@@ -65,6 +76,7 @@ __all__ = [
     "MarginWatch",
     "black76_price",
     "implied_vol",
+    "margin_model_for",
     "margin_watch_account",
     "parse_instrument",
     "parse_margin_watch",
@@ -76,10 +88,15 @@ SETTLEMENT: Final = "USDC"
 EXPIRY_HOUR_UTC: Final = 8
 YEAR_SECONDS: Final = 365.0 * 24 * 3600
 SM_PERP_MM: Final = Decimal("0.05")
-MODEL: Final = OptionsScenarioModel(
+PM_MODEL: Final = OptionsScenarioModel(
     spot_shocks=tuple(Decimal(k) / 100 for k in range(-15, 16, 5)),
     vol_shocks=(Decimal("-0.30"), Decimal(0), Decimal("0.45")),
 )
+MODEL: Final = PM_MODEL  # the adapter's default model (listing); accounts carry margin_model_for(...)
+SM_CALL_SPOT: Final = Decimal("0.10")
+SM_PUT_SPOT: Final = Decimal("0.10")
+SM_PUT_MTM: Final = Decimal("0.10")
+SM_UNPAIRED_SCALE: Final = Decimal("1.1")
 _OPTION = re.compile(r"^(?P<u>[A-Za-z0-9.]+)-(?P<d>\d{8})-(?P<k>\d+(?:_\d+)?(?:\.\d+)?)-(?P<t>[CP])$")
 _PERP = re.compile(r"^(?P<u>[A-Za-z0-9.]+)-PERP$")
 
@@ -145,7 +162,7 @@ def implied_vol(price: float, forward: float, strike: float, years: float, call:
             lo = mid
         else:
             hi = mid
-        if hi - lo < 1e-10:
+        if hi - lo < 1e-14:
             break
     return 0.5 * (lo + hi)
 
@@ -251,7 +268,7 @@ def _option(
             strike=inst.strike,
             expiry=inst.expiry,
             option_type=inst.option_type,
-            mark_iv=Decimal(f"{iv:.6f}") if iv is not None else Decimal(0),
+            mark_iv=Decimal(repr(iv)) if iv is not None else Decimal(0),
             underlying_price=p.index_price,
         ),
     )
@@ -277,6 +294,35 @@ def _perp(p: WatchPosition, inst: Instrument, assets: AssetMap, warnings: Warnin
             oracle_price=p.index_price,
         ),
     )
+
+
+def margin_model_for(mw: MarginWatch, warnings: Warnings) -> MarginModel:
+    """The model of the subaccount's ``margin_type`` (module docstring)."""
+    if mw.margin_type == "SM":
+        factors = []
+        for c in mw.collaterals:
+            if c.asset_name == SETTLEMENT or c.mark_value <= 0:
+                continue
+            haircut = abs(c.maintenance_margin or Decimal(0)) / c.mark_value
+            factors.append((c.asset_name, min(Decimal(1), max(Decimal(0), 1 - haircut))))
+        for p in mw.positions:
+            if p.instrument_type == "erc20" and p.mark_value > 0:
+                haircut = abs(p.maintenance_margin) / p.mark_value
+                factors.append((p.instrument_name, min(Decimal(1), max(Decimal(0), 1 - haircut))))
+        return DeriveStandardModel(
+            call_spot=SM_CALL_SPOT,
+            put_spot=SM_PUT_SPOT,
+            put_mtm=SM_PUT_MTM,
+            unpaired_scale=SM_UNPAIRED_SCALE,
+            base_margin_factors=tuple(factors),
+            cash_token=SETTLEMENT,
+        )
+    if mw.margin_type != "PM":
+        warnings.append(
+            f"{VENUE}: subaccount {mw.subaccount_id}: margin type {mw.margin_type!r} is modelled with "
+            "the PM1 grid; the venue's own health is authoritative"
+        )
+    return PM_MODEL
 
 
 def margin_watch_account(mw: MarginWatch, *, wallet: str, deployment: str, assets: AssetMap) -> MarginAccount:
@@ -340,7 +386,7 @@ def margin_watch_account(mw: MarginWatch, *, wallet: str, deployment: str, asset
         deployment=deployment,
         account_id=f"{wallet}/{mw.subaccount_id}",
         wallet=wallet,
-        margin_model=MODEL,
+        margin_model=margin_model_for(mw, warnings),
         positions=tuple(positions),
         as_of=as_of,
         venue_health=health,

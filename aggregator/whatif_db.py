@@ -41,6 +41,7 @@ from risk.model import (
     AccountStatus,
     AsOf,
     CrossPerpModel,
+    DeriveStandardModel,
     FactorId,
     IsolatedPerpModel,
     LendingModel,
@@ -90,6 +91,10 @@ def _model(name: str, venue: str) -> MarginModel:
         return deribit_pm_model() if venue == deribit.VENUE else derive_pm_model()
     if name == "standard_margin":
         return _STANDARD.get(venue, StandardMarginModel())
+    if name == "derive_standard":
+        # Derive's Standard Manager with the adapter's option fractions; base collateral factors are
+        # not stored, so base collateral gets no credit here (conservative)
+        return DeriveStandardModel()
     raise InputError(f"stored margin model {name!r} is unknown to this version")
 
 

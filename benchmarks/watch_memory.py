@@ -22,14 +22,13 @@ from pathlib import Path
 
 from aggregator.devnet.demo import _only
 from aggregator.devnet.network import start_devnet
-from aggregator.devnet.user_config import render_user_config
+from aggregator.devnet.user_config import render_secrets, render_user_config
 
 TARGET_MB = 500.0
 
 
 def _wallets(net_wallets: dict[str, str], count: int) -> list[str]:
-    # not "fund": its WBTC (priced only through the WBTC/BTC basis) fails the pipeline's market inputs
-    out = [a for n, a in net_wallets.items() if n in ("hedged", "near_liquidation", "emode")]
+    out = [a for n, a in net_wallets.items() if n in ("hedged", "fund", "near_liquidation", "emode")]
     index = 0
     while len(out) < count:
         out.append("0x" + hashlib.sha256(f"bench-wallet-{index}".encode()).hexdigest()[:40])
@@ -39,7 +38,8 @@ def _wallets(net_wallets: dict[str, str], count: int) -> list[str]:
 
 def _peak_rss_mb(config: Path, workdir: Path, wallets: list[str], only: str) -> tuple[float, float]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CROSSMARGIN")}
-    env |= {"HOME": str(workdir), "XDG_DATA_HOME": str(workdir / "data")}
+    env |= {"HOME": str(workdir), "XDG_DATA_HOME": str(workdir / "data"),
+            "CROSSMARGIN_SECRETS_FILE": str(workdir / "secrets.toml")}
     started = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-m", "aggregator", "watch", *wallets, "--portfolio", "bench", "--config",
@@ -63,10 +63,9 @@ def main(count: int) -> None:
             config = workdir / "config.toml"
             config.write_text(base + f'\n[database]\nurl = "sqlite:///{workdir / "bench.db"}"\n'
                               '[watch]\ninterval = "3s"\nretention = false\n')
-            # Derive's adapter reads subaccounts wallet by wallet under its rate limit: 1,000 wallets take
-            # longer than the 120 s adapter budget (reported); Aevo/Deribit need API keys.
-            slow = {"derive", "aevo", "deribit"}
-            only = ",".join(t for t in _only(base).split(",") if t.split(":")[0] not in slow)
+            # every deployment and venue of the devnet; Aevo/Deribit read with the devnet's credentials
+            (workdir / "secrets.toml").write_text(render_secrets(net.state))
+            only = _only(base)
             wallets = _wallets(net.state.wallets, count)
             baseline, base_s = _peak_rss_mb(config, workdir, wallets[:1], only)
             peak, peak_s = _peak_rss_mb(config, workdir, wallets, only)

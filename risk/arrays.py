@@ -49,6 +49,9 @@ Options (``No``, a subset of positions)
 Standard margin (``MODEL_STANDARD``, ``risk.model.StandardMarginModel``)
     ``sm_call_spot[A]``, ``sm_put_spot[A]``, ``sm_put_mark[A]``, ``sm_option_value[A]`` (1.0 when the
     options' value counts as resources); zeros for accounts of other models.
+
+Derive standard margin (``MODEL_DERIVE_STANDARD``, ``risk.model.DeriveStandardModel``)
+    no arrays of its own: ``risk.margin.derive_standard`` reads the parameters from the account's model.
 """
 
 from __future__ import annotations
@@ -66,6 +69,7 @@ from risk.model import (
     USD,
     AccountStatus,
     CrossPerpModel,
+    DeriveStandardModel,
     FactorId,
     IsolatedPerpModel,
     LendingModel,
@@ -85,6 +89,7 @@ __all__ = [
     "KIND_SPOT",
     "KIND_SUPPLY",
     "MODEL_CROSS_PERP",
+    "MODEL_DERIVE_STANDARD",
     "MODEL_ISOLATED_PERP",
     "MODEL_LENDING",
     "MODEL_OPTIONS",
@@ -112,6 +117,7 @@ _KIND_CODE = {
 }
 MODEL_LENDING, MODEL_CROSS_PERP, MODEL_ISOLATED_PERP, MODEL_OPTIONS = range(4)
 MODEL_STANDARD = 4  # a venue's standard (per-position) margin, risk.margin.venue_standard
+MODEL_DERIVE_STANDARD = 5  # Derive's Standard Manager, risk.margin.derive_standard
 
 _YEAR_SECONDS = 365.0 * 86400.0
 
@@ -330,6 +336,10 @@ def compile_book(portfolio: Portfolio, market: MarketState) -> Book:
             sm_put_spot[a] = _f(m.put_spot)
             sm_put_mark[a] = _f(m.put_mark)
             sm_option_value[a] = 1.0 if m.option_value_counts else 0.0
+        elif isinstance(m, DeriveStandardModel):
+            # parameters are read from ``book.accounts[a].margin_model`` by risk.margin.derive_standard
+            model[a] = MODEL_DERIVE_STANDARD
+            penalty_rate[a] = _f(m.liquidation_penalty)
         else:  # pragma: no cover - MarginModel is a closed union
             raise RiskInputError(f"{account.key}: unknown margin model {m!r}")
         grids.append((spot_grid, vol_grid))

@@ -43,6 +43,7 @@ __all__ = [
     "AccountStatus",
     "AsOf",
     "CrossPerpModel",
+    "DeriveStandardModel",
     "FactorId",
     "IsolatedPerpModel",
     "LendingModel",
@@ -281,7 +282,59 @@ class StandardMarginModel:
                 raise RiskInputError(f"standard margin parameter {name}={value} is outside [0, 1]")
 
 
-MarginModel = LendingModel | CrossPerpModel | IsolatedPerpModel | OptionsScenarioModel | StandardMarginModel
+@dataclass(frozen=True, slots=True)
+class DeriveStandardModel:
+    """Derive's Standard Manager (``margin_type`` "SM"; derivexyz/v2-core ``StandardManager.sol``,
+    docs.derive.xyz "Standard Margin" and "Standard Margin Parameters"), maintenance margin.
+
+    The venue's net figure is ``MM = cash + sum over markets of (perp margin + unrealized perp PnL +
+    base margin + sum over expiries of the option margin)``; its ``subaccount_value`` counts every
+    position at its mark, so the requirement is ``subaccount_value - MM`` (quote currency):
+
+    - perps: their tiers on mark notional (``PerpParams.margin_tiers``: ``mmPerpReq * |q| * perpPrice``);
+    - base collateral (a SPOT position other than ``cash_token``): ``(1 - marginFactor) * value``,
+      ``marginFactor`` from ``base_margin_factors`` (token -> factor; unlisted: ``0``, no credit);
+    - options, per (underlying, expiry): ``min(isolated, mtm - max_loss)`` where ``isolated`` sums the
+      short options' ``call_spot * S * |q|`` (call) and ``max(put_spot * S * |q|, put_mtm * |mtm|)``
+      (put), ``mtm`` is the expiry's mark value, and ``max_loss = min(0, min over settlement prices
+      {0, every strike} of the expiry's payoff) + unpaired_scale * F * net_calls`` (the last term
+      only when the net call amount is short; ``F`` the forward). Long options alone carry none.
+
+    ``h = equity / requirement`` (``risk.margin.derive_standard``).
+    """
+
+    name: Literal["derive_standard"] = "derive_standard"
+    call_spot: Decimal = Decimal("0.10")  # mmCallSpotReq
+    put_spot: Decimal = Decimal("0.10")  # mmPutSpotReq
+    put_mtm: Decimal = Decimal("0.10")  # MMPutMtMReq
+    unpaired_scale: Decimal = Decimal("1.1")  # unpairedMMScale
+    base_margin_factors: tuple[tuple[str, Decimal], ...] = ()  # (token, marginFactor)
+    cash_token: str = "USDC"
+    liquidation_penalty: Decimal = Decimal("0.05")  # Srm.liquidation_penalty_bps 500
+
+    def __post_init__(self) -> None:
+        for name in ("call_spot", "put_spot", "put_mtm", "liquidation_penalty"):
+            value = getattr(self, name)
+            if not Decimal(0) <= value <= Decimal(1):
+                raise RiskInputError(f"Derive standard margin parameter {name}={value} is outside [0, 1]")
+        if not Decimal(1) <= self.unpaired_scale <= Decimal(3):
+            raise RiskInputError(f"Derive unpaired_scale={self.unpaired_scale} is outside [1, 3]")
+        for token, factor in self.base_margin_factors:
+            if not Decimal(0) <= factor <= Decimal(1):
+                raise RiskInputError(f"Derive base margin factor of {token}={factor} is outside [0, 1]")
+
+    def base_margin_factor(self, token: str) -> Decimal:
+        return dict(self.base_margin_factors).get(token, Decimal(0))
+
+
+MarginModel = (
+    LendingModel
+    | CrossPerpModel
+    | IsolatedPerpModel
+    | OptionsScenarioModel
+    | StandardMarginModel
+    | DeriveStandardModel
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,6 +45,7 @@ __all__ = [
 SECRETS_NOTE_PREFIX = "scan the devnet with: "
 
 DEVNET_CHAIN = "devnet"
+DEVNET_RATE_LIMIT = 500  # requests per second to each local venue server
 
 
 def _value(value: Any) -> str:
@@ -134,7 +135,13 @@ def render_user_config(state: DevnetState) -> str:
     venues = state.venues or {}
     accounts: dict[str, dict[str, list[str]]] = venues.get("accounts", {})
     for venue, url in sorted(venues.get("api_urls", {}).items()):
-        fields: dict[str, Any] = {"api_url": url, "accounts": accounts.get(venue)}
+        # the local servers take far more than the public APIs' limits (config/venues.toml): a devnet
+        # watch of many wallets is not throttled to mainnet pace
+        fields: dict[str, Any] = {
+            "api_url": url,
+            "accounts": accounts.get(venue),
+            "rate_limit": {"requests": DEVNET_RATE_LIMIT, "per_seconds": 1.0},
+        }
         tables.append(_table(f"venues.{venue}", fields))
     return "\n\n".join(tables) + "\n"
 

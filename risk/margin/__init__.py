@@ -14,7 +14,9 @@ Output arrays are ``[S, A]`` in USD, columns in ``book.account_keys`` order (des
   cross and isolated perps (``risk.margin.perps``): ``equity`` / ``sum tiered MM``;
   options (``risk.margin.options``): ``equity`` / ``mm_factor * max(0, -min grid PnL) + contingency``;
   venue standard margin (``risk.margin.venue_standard``): ``equity`` (Deribit: less the options'
-  value) / the sum of each position's maintenance margin by the venue's own formula.
+  value) / the sum of each position's maintenance margin by the venue's own formula;
+  Derive standard margin (``risk.margin.derive_standard``): ``equity`` / perps' tiered margin plus
+  base collateral haircuts plus per-expiry ``min(isolated short-option margin, mtm - max loss)``.
 - ``health = resources / requirement``, ``+inf`` where ``requirement <= 0`` (no requirement).
 - ``penalty``: what a liquidation of the account would cost in that scenario: lending
   ``close_factor * debt * bonus``; perps ``liquidation_penalty * sum |notional|``; options
@@ -36,6 +38,7 @@ from risk.arrays import (
     KIND_OPTION,
     KIND_PERP,
     MODEL_CROSS_PERP,
+    MODEL_DERIVE_STANDARD,
     MODEL_ISOLATED_PERP,
     MODEL_LENDING,
     MODEL_OPTIONS,
@@ -45,6 +48,7 @@ from risk.arrays import (
 )
 from risk.errors import RiskInputError
 from risk.margin.blas import blocked_matmul
+from risk.margin.derive_standard import derive_standard_figures
 from risk.margin.lending import lending_figures
 from risk.margin.options import deribit_pm_model, derive_pm_model, options_requirement
 from risk.margin.perps import perp_requirement
@@ -146,6 +150,12 @@ def evaluate(book: Book, factor_prices: FloatArray, vol_shift: FloatArray | None
         resources[:, is_standard] = res[:, is_standard]
         requirement[:, is_standard] = req[:, is_standard]
         penalty[:, is_standard] = (book.penalty_rate[None, :] * gross)[:, is_standard]
+    is_derive_sm = model == MODEL_DERIVE_STANDARD
+    if is_derive_sm.any():
+        res, req, gross = derive_standard_figures(book, sp, equity)
+        resources[:, is_derive_sm] = res[:, is_derive_sm]
+        requirement[:, is_derive_sm] = req[:, is_derive_sm]
+        penalty[:, is_derive_sm] = (book.penalty_rate[None, :] * gross)[:, is_derive_sm]
     return Evaluation(
         equity=equity,
         resources=resources,

@@ -8,7 +8,8 @@ collateral times LT into resources and debt (negated) into requirement; for perp
 accounts every non-option position's value plus perps' accrued funding (``funding * P0[quote]`` on
 the quote pair) into resources. Perps of perp-model accounts keep their tiers for the kernel.
 Exact: accounts holding an option outside an options model, options accounts without a table, and
-venue standard-margin accounts (``MODEL_STANDARD``: per-position formulas, ``risk.margin.venue_standard``).
+venue standard-margin accounts (``MODEL_STANDARD``: per-position formulas, ``risk.margin.venue_standard``)
+and Derive standard-margin accounts (``MODEL_DERIVE_STANDARD``, ``risk.margin.derive_standard``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from risk.arrays import (
     KIND_DEBT,
     KIND_OPTION,
     MODEL_CROSS_PERP,
+    MODEL_DERIVE_STANDARD,
     MODEL_ISOLATED_PERP,
     MODEL_LENDING,
     MODEL_OPTIONS,
@@ -181,6 +183,7 @@ def compile_kernel(
     stray = (book.kind == KIND_OPTION) & (book.model[book.pos_account] != MODEL_OPTIONS)
     exact[book.pos_account[stray]] = True
     exact[book.model == MODEL_STANDARD] = True
+    exact[book.model == MODEL_DERIVE_STANDARD] = True  # risk.margin.derive_standard, through evaluate
     tables = _tables(book, exact, index, log_range, table_points)
     return Compiled(
         book=book,

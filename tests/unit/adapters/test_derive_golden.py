@@ -7,6 +7,7 @@ import math
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -15,7 +16,9 @@ from scipy.stats import norm
 from adapters import derive
 from adapters.assets import AssetMap
 from adapters.errors import VenueDataError, VenueUnavailable
-from risk.model import PositionKind
+from risk.arrays import compile_book
+from risk.margin import evaluate
+from risk.model import DeriveStandardModel, MarketState, OptionsScenarioModel, Portfolio, PositionKind
 
 
 def test_parse_instrument() -> None:
@@ -38,7 +41,7 @@ def scipy_black76(f: float, k: float, t: float, v: float, call: bool) -> float:
     s = v * math.sqrt(t)
     d1 = (math.log(f / k) + 0.5 * s * s) / s
     d2 = d1 - s
-    return f * norm.cdf(d1) - k * norm.cdf(d2) if call else k * norm.cdf(-d2) - f * norm.cdf(-d1)
+    return float(f * norm.cdf(d1) - k * norm.cdf(d2) if call else k * norm.cdf(-d2) - f * norm.cdf(-d1))
 
 
 @given(st.floats(500, 5000), st.floats(0.5, 2.0), st.floats(0.01, 2.0), st.floats(0.05, 2.0), st.booleans())
@@ -58,7 +61,7 @@ def test_put_call_parity() -> None:
     assert c - p == pytest.approx(3000 - 3200, abs=1e-9)
 
 
-def margin_watch(mm: str, sv: str = "10500.5") -> dict[str, object]:
+def margin_watch(mm: str, sv: str = "10500.5", margin_type: str = "PM") -> dict[str, object]:
     """A v2 ``public/margin_watch`` answer in the documented shape (values decimal strings)."""
     mark = derive.black76_price(3000.0, 3400.0, 30 / 365, 0.62, True)
     return {
@@ -66,7 +69,7 @@ def margin_watch(mm: str, sv: str = "10500.5") -> dict[str, object]:
         "result": {
             "subaccount_id": 12345,
             "currency": "USDC",
-            "margin_type": "PM",
+            "margin_type": margin_type,
             "subaccount_value": sv,
             "initial_margin": "3000.25",
             "maintenance_margin": mm,
@@ -151,3 +154,59 @@ def test_rpc_error_is_unavailable() -> None:
         derive.parse_margin_watch({"id": 1, "error": {"code": 14001, "message": "Subaccount not found"}})
     with pytest.raises(VenueDataError, match="subaccount_ids"):
         derive.parse_subaccount_ids({"id": 1, "result": {"wallet": "0x"}})
+
+
+@pytest.mark.parametrize(
+    ("margin_type", "model"), [("SM", DeriveStandardModel), ("PM", OptionsScenarioModel)]
+)
+def test_model_follows_the_margin_type(assets: AssetMap, margin_type: str, model: type) -> None:
+    mw = derive.parse_margin_watch(margin_watch("2500.5", margin_type=margin_type))
+    account = derive.margin_watch_account(mw, wallet="0xW", deployment="derive:main", assets=assets)
+    assert isinstance(account.margin_model, model)
+    assert not account.raw["warnings"]
+
+
+def test_pm2_is_modelled_on_the_pm1_grid_with_a_warning(assets: AssetMap) -> None:
+    mw = derive.parse_margin_watch(margin_watch("2500.5", margin_type="PM2"))
+    account = derive.margin_watch_account(mw, wallet="0xW", deployment="derive:main", assets=assets)
+    assert isinstance(account.margin_model, OptionsScenarioModel)
+    warnings = account.raw["warnings"]
+    assert isinstance(warnings, list) and any("PM2" in w for w in warnings)
+
+
+def test_standard_margin_engine_equals_the_documented_rule(assets: AssetMap) -> None:
+    """An "SM" answer whose figures follow the Standard Manager by hand: 2 ETH base collateral at
+    3000 with marginFactor 0.8 (requirement 0.2 x 6000 = 1200), 2 short calls (0.10 x 3000 x 2 =
+    600; the call alone, so no max-loss offset: unpaired 1.1 x 3000 x 2 > any isolated figure),
+    1.5 long perps at mark 3001 (0.05 x 1.5 x 3001 = 225.075)."""
+    raw = margin_watch("0", margin_type="SM")
+    result = raw["result"]
+    assert isinstance(result, dict)
+    result["collaterals"].append(
+        {"asset_name": "ETH", "asset_type": "erc20", "amount": "2", "mark_price": "3000", "mark_value": "6000",
+         "initial_margin": "-1500", "maintenance_margin": "-1200"}
+    )  # fmt: skip
+    option_value = Decimal(result["positions"][0]["mark_value"])
+    sv = Decimal(9000) + Decimal(6000) + option_value - Decimal("148.5")
+    requirement = Decimal(1200) + Decimal(600) + Decimal("225.075")
+    result["subaccount_value"] = str(sv)
+    result["maintenance_margin"] = str(sv - requirement)
+    account = derive.margin_watch_account(
+        derive.parse_margin_watch(raw), wallet="0xW", deployment="derive:main", assets=assets
+    )
+    assert isinstance(account.margin_model, DeriveStandardModel)
+    assert account.margin_model.base_margin_factor("ETH") == Decimal("0.8")
+    portfolio = Portfolio("p", (account,))
+    factors = tuple(f for f in portfolio.factors if f != "USD")
+    market = MarketState(
+        factors=factors,
+        prices=dict.fromkeys(factors, 3000.0),
+        vols=dict.fromkeys(factors, 0.6),
+        correlation=np.eye(len(factors)),
+        betas={},
+        as_of=account.as_of.timestamp,
+    )
+    book = compile_book(portfolio, market)
+    health = float(evaluate(book, book.prices0[None, :]).health[0, 0])
+    assert account.venue_health == sv / requirement
+    assert health == pytest.approx(float(sv / requirement), rel=1e-9)
