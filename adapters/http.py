@@ -194,6 +194,9 @@ class VenueHttp:
         self.base_url = str(spec.api_url).rstrip("/")
         self.timeout = spec.timeout_seconds
         self.limiter = RateLimiter(spec.rate_limit)
+        # requests of this venue on the wire at once: many wallets must not pile thousands of waiting
+        # requests into the shared client's connection pool (its queue is scanned per assignment)
+        self.in_flight = asyncio.Semaphore(spec.max_in_flight)
         self.policy = policy or RetryPolicy()
         self._rng = rng or random.Random()
 
@@ -229,20 +232,21 @@ class VenueHttp:
         deadline = time.monotonic() + deadline_s
         last = "no attempt made"
         for attempt in range(self.policy.max_attempts):
-            await self.limiter.acquire()
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
             wait: float | None = None
             try:
-                response = await self.client.request(
-                    method,
-                    self.base_url + path,
-                    params=params,
-                    json=json_body,
-                    headers=headers,
-                    timeout=min(self.timeout, remaining),
-                )
+                async with self.in_flight:
+                    await self.limiter.acquire()
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    response = await self.client.request(
+                        method,
+                        self.base_url + path,
+                        params=params,
+                        json=json_body,
+                        headers=headers,
+                        timeout=min(self.timeout, remaining),
+                    )
             except httpx.TimeoutException:
                 last = f"{where}: timed out after {min(self.timeout, remaining):.1f}s"
             except httpx.TransportError as exc:

@@ -149,6 +149,7 @@ class VenueSpec(_Strict):
     enabled: bool = True
     timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
     rate_limit: RateLimit = RateLimit(requests=10, per_seconds=1.0)
+    max_in_flight: Annotated[int, Field(gt=0)] = 8  # this venue's requests on the wire at once
     api_key: SecretStr | None = None
     api_secret: SecretStr | None = None
     client_id: SecretStr | None = None  # Deribit: OAuth client credentials (else api_key / api_secret)

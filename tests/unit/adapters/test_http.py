@@ -154,3 +154,38 @@ def test_parse_model_names_the_field() -> None:
         parse_model(Outer, {"items": [{"price": "1"}, {"price": "x"}]}, venue="v", what="thing")
     with pytest.raises(VenueDataError, match=r"items\.0\.price.*decimal string"):
         parse_model(Outer, {"items": [{"price": 1.5}]}, venue="v", what="thing")
+
+
+async def test_requests_on_the_wire_are_bounded_per_venue() -> None:
+    """Many wallets at once: no more than ``max_in_flight`` requests of one venue are open together
+    (the rest wait in the adapter, not in the shared connection pool), and every one is answered."""
+    import asyncio
+    import threading
+
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from tests.support.local_server import serve
+
+    lock = threading.Lock()
+    state = {"open": 0, "most": 0}
+
+    async def slow(request: Request) -> JSONResponse:
+        with lock:
+            state["open"] += 1
+            state["most"] = max(state["most"], state["open"])
+        await asyncio.sleep(0.02)
+        with lock:
+            state["open"] -= 1
+        return JSONResponse({"n": request.query_params["n"]})
+
+    with serve(Starlette(routes=[Route("/x", slow)])) as url:
+        spec = VenueSpec(api_url=url, timeout_seconds=5, rate_limit=RateLimit(requests=10_000, per_seconds=1),
+                         max_in_flight=3)
+        async with httpx.AsyncClient(limits=httpx.Limits(max_connections=64)) as client:
+            http = VenueHttp(client, venue="test", spec=spec, policy=FAST)
+            answers = await asyncio.gather(*(http.get("/x", params={"n": str(i)}) for i in range(40)))
+    assert [a.body["n"] for a in answers if a is not None] == [str(i) for i in range(40)]
+    assert state["most"] == 3
