@@ -42,6 +42,7 @@ from risk.arrays import (
     KIND_SPOT,
     KIND_SUPPLY,
     MODEL_CROSS_PERP,
+    MODEL_DERIVE_STANDARD,
     MODEL_ISOLATED_PERP,
     MODEL_LENDING,
     MODEL_OPTIONS,
@@ -148,7 +149,9 @@ def collect(lin: LinearBook, movable: Movable, params: RebalanceParams) -> Probl
             continue
         location = params.location_of(account)
         model = int(book.model[a])
-        margin_cash = model in (MODEL_CROSS_PERP, MODEL_ISOLATED_PERP, MODEL_OPTIONS, MODEL_STANDARD)
+        margin_cash = model in (
+            MODEL_CROSS_PERP, MODEL_ISOLATED_PERP, MODEL_OPTIONS, MODEL_STANDARD, MODEL_DERIVE_STANDARD
+        )
         venue_cap = None if account.withdrawable is None else max(0.0, float(account.withdrawable))
         rule: AccountRule | bool | None = False  # False: not computed yet
         mine = np.flatnonzero(book.pos_account == a)

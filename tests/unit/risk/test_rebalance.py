@@ -21,6 +21,7 @@ from risk.errors import RiskInputError
 from risk.health import current_state
 from risk.model import (
     AsOf,
+    DeriveStandardModel,
     FactorId,
     LendingParams,
     MarginAccount,
@@ -351,6 +352,27 @@ def test_standard_margin_cash_leaves_down_to_the_floor_of_the_venues_rule(model:
     capped = replace(std, withdrawable=Decimal(1_234))
     advice = advise(portfolio(lender, capped), MARKET, PARAMS, reassess=False)
     assert sum(m.amount for m in advice.moves if m.source == std.key) == pytest.approx(1_234, rel=1e-9)
+
+
+def test_derive_standard_margin_cash_leaves_down_to_the_floor_of_its_rule() -> None:
+    # Derive SM account (short calls, USDC cash): no venue figure, so cash may leave while its health
+    # stays >= 2 (perp_min_health_without_venue_figure): x = R - 2 Q with R and Q taken from the
+    # engine's own evaluation of the account at current prices
+    from risk.arrays import compile_book
+    from risk.margin import evaluate
+
+    mark = round(float(black76_price(3000.0, 4200.0, 30 / 365, 0.6, True)), 6)
+    short_call = option(-10, mark, 4200, 30, kind="call")
+    std = account("S", short_call, cash(20_000), model=DeriveStandardModel(), venue="derive")
+    lender = account("A", collateral(20, 3000), debt(52_000))
+    book = compile_book(portfolio(std), MARKET)
+    figures = evaluate(book, book.prices0[None, :])
+    r, q = float(figures.resources[0, 0]), float(figures.requirement[0, 0])
+    assert q > 0
+    advice = advise(portfolio(lender, std), MARKET, PARAMS, reassess=False)
+    out = [m for m in advice.moves if m.source == std.key]
+    assert [m.destination for m in out] == [lender.key]
+    assert sum(m.amount for m in out) == pytest.approx(r - 2 * q, rel=1e-7)
 
 
 def test_frozen_accounts_are_left_alone() -> None:
