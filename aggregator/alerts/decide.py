@@ -188,7 +188,10 @@ def observe(
                 Observation(account.key, _relative_drift(assessed) if assessed is not None else None)
             )
         elif metric is Metric.VENUE_UNAVAILABLE:
-            observations.append(Observation(account.key, _unavailability(account)))
+            # a venue the user has not given credentials to (Aevo, Deribit) is listed as not
+            # configured in every report; that is a setup choice, not an outage to alert on
+            if not account.raw.get("not_configured"):
+                observations.append(Observation(account.key, _unavailability(account)))
         elif metric is Metric.ORACLE_STALE:
             stale = _oracle_stale(account, now)
             if stale is not None:

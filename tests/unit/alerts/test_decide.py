@@ -143,6 +143,15 @@ def test_each_metric_reads_its_figure() -> None:
     assert ("health", "fund", c_down.key) not in out.states  # unknown health, nothing stored
 
 
+def test_a_venue_without_credentials_is_not_an_outage() -> None:
+    down = account(WALLET_A, "deribit:main", status=AccountStatus.UNAVAILABLE)
+    unset = account(WALLET_B, "aevo:main", status=AccountStatus.UNAVAILABLE, raw={"not_configured": True})
+    alerts = settings_with(rule("venue", "venue_unavailable", warning=0, critical=0.5))
+    out = cycle(alerts, [down, unset], assessment([], []), {}, 0)
+    assert [d.key for d in out.decisions] == [("venue", "fund", down.key)]
+    assert ("venue", "fund", unset.key) not in out.states
+
+
 def test_scope_by_portfolio_and_wallet() -> None:
     a, b = account(WALLET_A), account(WALLET_B, "morpho_blue:ethereum")
     alerts = settings_with(
