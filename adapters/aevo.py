@@ -58,12 +58,11 @@ from pydantic import AliasChoices, BaseModel, Field
 
 from adapters.addresses import ChecksumAddress
 from adapters.assets import AssetMap
-from adapters.base import AdapterContext, BlockRef, VenueAdapter
-from adapters.deribit import attribute, not_configured_account, redact, secret_value
-from adapters.errors import VenueDataError, VenueError, VenueUnavailable
-from adapters.http import DecimalString, JsonModel, JsonResponse, VenueHttp, parse_model
-from adapters.specs import VenueSpec
-from adapters.venue_common import Warnings, cash_position, resolve_symbol
+from adapters.base import AdapterContext
+from adapters.errors import VenueDataError, VenueUnavailable
+from adapters.http import DecimalString, JsonModel, JsonResponse, parse_model
+from adapters.http_adapter import CredentialedVenueAdapter, secret_value
+from adapters.venue_common import Warnings, cash_position, greeks_raw, resolve_symbol, spot_position
 from risk.errors import RiskInputError
 from risk.model import (
     AsOf,
@@ -247,17 +246,9 @@ def aevo_account(
     for c in account.collaterals:
         if c.collateral_asset == SETTLEMENT or c.balance == 0:
             continue
-        info = resolve_symbol(assets, c.collateral_asset, VENUE, warnings)
+        price = c.collateral_value / c.balance
         out.append(
-            Position(
-                token=c.collateral_asset,
-                factor=info.factor,
-                basis_factor=info.basis,
-                kind=PositionKind.SPOT,
-                quantity=c.balance,
-                price=c.collateral_value / c.balance,
-                price_source=PriceSource.MARK,
-            )
+            spot_position(assets, c.collateral_asset, c.balance, price, venue=VENUE, warnings=warnings)
         )
     for p in live:
         qty = _signed(p)
@@ -267,24 +258,20 @@ def aevo_account(
             out.append(_option(p, qty, index[p.asset], assets, warnings))
             o = p.option
             assert o is not None
-            greeks[p.instrument_name] = {
-                k: None if v is None else str(v)
-                for k, v in (("delta", o.delta), ("gamma", o.gamma), ("vega", o.vega), ("theta", o.theta))
-            }
+            greeks[p.instrument_name] = greeks_raw(delta=o.delta, gamma=o.gamma, vega=o.vega, theta=o.theta)
         elif p.instrument_type == "PERPETUAL":
             out.append(_perp(p, qty, index[p.asset], assets, warnings))
             margin_types[p.instrument_name] = p.margin_type
         else:
-            info = resolve_symbol(assets, p.asset, VENUE, warnings)
             out.append(
-                Position(
+                spot_position(
+                    assets,
+                    p.asset,
+                    qty,
+                    p.mark_price,
+                    venue=VENUE,
+                    warnings=warnings,
                     token=p.instrument_name,
-                    factor=info.factor,
-                    basis_factor=info.basis,
-                    kind=PositionKind.SPOT,
-                    quantity=qty,
-                    price=p.mark_price,
-                    price_source=PriceSource.MARK,
                 )
             )
     other = sum((q.value for q in out), Decimal(0))
@@ -319,22 +306,25 @@ def aevo_account(
         raise VenueDataError(str(exc), venue=VENUE) from None
 
 
-class AevoAdapter(VenueAdapter):
+class AevoAdapter(CredentialedVenueAdapter):
     """Reads ``/account``, ``/positions`` and each underlying's ``/index`` with the user's key."""
 
     family = VENUE
-    kind = "http"
     margin_model = MODEL
     capabilities = frozenset({"venue_health", "greeks", "options"})
+    not_configured_reason = (
+        "Aevo needs an API key: set CROSSMARGIN__VENUES__AEVO__API_KEY and "
+        "CROSSMARGIN__VENUES__AEVO__API_SECRET (or api_key / api_secret under [venues.aevo] "
+        "in the secrets file)"
+    )
 
     def __init__(self, *, instance: str, spec: BaseModel, context: AdapterContext) -> None:
-        if not isinstance(spec, VenueSpec):
-            raise TypeError(f"{VENUE} needs a VenueSpec, got {type(spec).__name__}")
         super().__init__(instance=instance, spec=spec, context=context)
-        self.venue_spec = spec
-        self.http = VenueHttp(context.http, venue=self.deployment, spec=spec)
-        self.api_key = secret_value(spec.api_key)
-        self.api_secret = secret_value(spec.api_secret)
+        self.api_key = secret_value(self.venue_spec.api_key)
+        self.api_secret = secret_value(self.venue_spec.api_secret)
+
+    def credentials(self) -> tuple[str | None, ...]:
+        return (self.api_key, self.api_secret)
 
     async def _get(
         self, path: str, params: Mapping[str, str] | None = None, *, auth: bool = True
@@ -352,7 +342,7 @@ class AevoAdapter(VenueAdapter):
         assert response is not None
         return response
 
-    async def _read(self, wallets: Sequence[ChecksumAddress]) -> list[MarginAccount]:
+    async def read_with_credentials(self, wallets: Sequence[ChecksumAddress]) -> list[MarginAccount]:
         account_response = await self._get("/account")
         account = parse_model(AevoAccount, account_response.body, venue=VENUE, what="account")
         listed = parse_model(_Positions, (await self._get("/positions")).body, venue=VENUE, what="positions")
@@ -364,7 +354,7 @@ class AevoAdapter(VenueAdapter):
         for asset in sorted({p.asset for p in listed.positions if p.amount != 0}):
             raw = (await self._get("/index", {"asset": asset}, auth=False)).body
             index[asset] = parse_model(IndexPrice, raw, venue=VENUE, what="index").price
-        owner, guessed = attribute(wallets, self.venue_spec.accounts, [account.account])
+        owner, guessed = self.owner(wallets, [account.account])
         as_of = AsOf(timestamp=account_response.server_time or self.context.now())
         result = aevo_account(
             account,
@@ -377,23 +367,3 @@ class AevoAdapter(VenueAdapter):
             warnings=[guessed] if guessed else None,
         )
         return [] if result is None else [result]
-
-    async def read_accounts(
-        self, wallets: Sequence[ChecksumAddress], *, block: BlockRef | None = None
-    ) -> list[MarginAccount]:
-        if not wallets:
-            return []
-        now = AsOf(timestamp=self.context.now())
-        if not self.api_key or not self.api_secret:
-            reason = (
-                "Aevo needs an API key: set CROSSMARGIN__VENUES__AEVO__API_KEY and "
-                "CROSSMARGIN__VENUES__AEVO__API_SECRET (or api_key / api_secret under [venues.aevo] "
-                "in the secrets file)"
-            )
-            return [not_configured_account(self, w, reason, now) for w in wallets]
-        try:
-            return await self._read(wallets)
-        except VenueError as exc:
-            owner, _ = attribute(wallets, self.venue_spec.accounts, [])
-            secrets = [s for s in (self.api_key, self.api_secret) if s]
-            return [self.unavailable(owner, redact(str(exc), secrets), now)]

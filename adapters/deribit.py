@@ -75,21 +75,27 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Final, Literal
 
-from pydantic import BaseModel, BeforeValidator, SecretStr
+from pydantic import BaseModel, BeforeValidator
 
 from adapters.addresses import ChecksumAddress
 from adapters.assets import AssetMap
-from adapters.base import AdapterContext, BlockRef, VenueAdapter
-from adapters.errors import VenueDataError, VenueError, VenueUnavailable
-from adapters.http import JsonModel, JsonResponse, VenueHttp, parse_model
-from adapters.specs import VenueSpec
-from adapters.venue_common import Warnings, cash_position, resolve_symbol
+from adapters.base import AdapterContext
+from adapters.errors import VenueDataError, VenueUnavailable
+from adapters.http import JsonModel, JsonResponse, parse_model
+from adapters.http_adapter import CredentialedVenueAdapter, redact, secret_value
+from adapters.venue_common import (
+    Warnings,
+    cash_position,
+    greeks_raw,
+    resolve_symbol,
+    rpc_result,
+    spot_position,
+)
 from risk.errors import RiskInputError
 from risk.margin.options import deribit_pm_model
 from risk.model import (
-    AccountStatus,
     AsOf,
     MarginAccount,
     MarginModel,
@@ -112,13 +118,9 @@ __all__ = [
     "Instrument",
     "RpcPosition",
     "Ticker",
-    "attribute",
     "futures_mm_fraction",
     "margin_model_for",
-    "not_configured_account",
     "parse_result",
-    "redact",
-    "secret_value",
     "summary_account",
 ]
 
@@ -141,65 +143,6 @@ FUTURES_MM: Final[Mapping[str, tuple[Decimal, Decimal]]] = {
 FUTURES_MM_DEFAULT: Final = (Decimal("0.02"), Decimal("0.000005"))
 REAUTH_MARGIN_S: Final = 30.0
 _HTTP_STATUS = re.compile(r"HTTP (\d{3})")
-
-
-# ---------------------------------------------------------------------------------------------
-# helpers shared with the Aevo adapter: credentials never leak, not configured is never empty
-
-
-def redact(text: str, secrets: Sequence[str]) -> str:
-    """``text`` with every occurrence of every secret replaced by ``***``."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
-
-
-def not_configured_account(
-    adapter: VenueAdapter, wallet: ChecksumAddress, reason: str, as_of: AsOf
-) -> MarginAccount:
-    """The account standing for "this venue needs credentials": UNAVAILABLE with ``raw.not_configured``
-    (``aggregator.scan`` reports its read as ``not_configured``), never an empty result."""
-    return MarginAccount(
-        venue=adapter.family,
-        deployment=adapter.deployment,
-        account_id=wallet,
-        wallet=wallet,
-        margin_model=adapter.margin_model,
-        positions=(),
-        as_of=as_of,
-        status=AccountStatus.UNAVAILABLE,
-        status_reason=f"not configured: {reason}",
-        raw={"not_configured": True},
-    )
-
-
-def attribute(
-    wallets: Sequence[ChecksumAddress], mapping: Mapping[str, tuple[str, ...]], ids: Sequence[str]
-) -> tuple[ChecksumAddress, str | None]:
-    """The scanned wallet a credential-read account belongs to, and a warning when it was guessed:
-    the wallet whose ``accounts`` entry lists one of ``ids`` (case-insensitive), else the wallet equal
-    to one of ``ids``, else the first wallet."""
-    wanted = {i.lower() for i in ids if i}
-    lowered = {k.lower(): v for k, v in mapping.items()}
-    if not wanted:  # the account could not be read: the wallet that lists one, else the first
-        return next((w for w in wallets if w.lower() in lowered), wallets[0]), None
-    for wallet in wallets:
-        if any(v.lower() in wanted for v in lowered.get(wallet.lower(), ())):
-            return wallet, None
-    for wallet in wallets:
-        if wallet.lower() in wanted:
-            return wallet, None
-    shown = ", ".join(sorted(i for i in ids if i)) or "?"
-    return wallets[0], (
-        f"the credentials read account {shown}, which no scanned wallet lists in "
-        f"[venues.<venue>].accounts; attributed to {wallets[0]}"
-    )
-
-
-def secret_value(value: SecretStr | None) -> str | None:
-    """The secret's text, None when unset or blank."""
-    return value.get_secret_value() if value is not None and value.get_secret_value() else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -296,27 +239,9 @@ class _Index(JsonModel):
     index_price: Number
 
 
-class _RpcError(JsonModel):
-    code: int
-    message: str
-
-
-class _Envelope(JsonModel):
-    result: Any = None
-    error: _RpcError | None = None
-    usOut: int | None = None  # noqa: N815 (Deribit's name)
-
-
 def parse_result(raw: object, what: str) -> tuple[object, int | None]:
-    """``(result, usOut)`` of a JSON-RPC answer; an ``error`` member is ``VenueUnavailable``."""
-    envelope = parse_model(_Envelope, raw, venue=VENUE, what=what)
-    if envelope.error is not None:
-        raise VenueUnavailable(
-            f"{what}: error {envelope.error.code}: {envelope.error.message[:200]}", venue=VENUE
-        )
-    if envelope.result is None:
-        raise VenueDataError(f"{what}: neither result nor error in the answer", venue=VENUE)
-    return envelope.result, envelope.usOut
+    """``(result, usOut)`` of a Deribit JSON-RPC answer; an ``error`` member is ``VenueUnavailable``."""
+    return rpc_result(raw, what, VENUE)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -433,10 +358,7 @@ def summary_account(
                     ),
                 )
             )
-        greeks[p.instrument_name] = {
-            k: None if v is None else str(v)
-            for k, v in (("delta", p.delta), ("gamma", p.gamma), ("vega", p.vega), ("theta", p.theta))
-        }
+        greeks[p.instrument_name] = greeks_raw(delta=p.delta, gamma=p.gamma, vega=p.vega, theta=p.theta)
     if usd_cash != 0:
         out.append(cash_position(assets, "USD", usd_cash, VENUE, warnings))
     other = sum((q.value for q in out), Decimal(0))
@@ -444,19 +366,10 @@ def summary_account(
     if cur in STABLES:
         out.insert(0, cash_position(assets, cur, cash_qty, VENUE, warnings))
     else:
-        info = resolve_symbol(assets, cur, VENUE, warnings)
-        out.insert(
-            0,
-            Position(
-                token=cur,
-                factor=info.factor,
-                basis_factor=info.basis,
-                kind=PositionKind.SPOT,
-                quantity=cash_qty,
-                price=index_usd,
-                price_source=PriceSource.INDEX,
-            ),
+        spot = spot_position(
+            assets, cur, cash_qty, index_usd, venue=VENUE, warnings=warnings, price_source=PriceSource.INDEX
         )
+        out.insert(0, spot)
     mm = summary.maintenance_margin
     health = Decimal("Infinity") if mm <= 0 else summary.margin_balance / mm
     account_id = str(summary.id) if summary.id is not None else (summary.username or "account")
@@ -504,30 +417,35 @@ class _Token:
     expires_at: float = 0.0  # time.monotonic() seconds
 
 
-class DeribitAdapter(VenueAdapter):
+class DeribitAdapter(CredentialedVenueAdapter):
     """Authenticates once per adapter (re-auth when the token nears expiry or is refused), then reads
     every currency's summary and positions."""
 
     family = VENUE
-    kind = "http"
     margin_model = MODEL
     capabilities = frozenset({"venue_health", "greeks", "options"})
+    not_configured_reason = (
+        "Deribit needs API credentials: set CROSSMARGIN__VENUES__DERIBIT__CLIENT_ID and "
+        "CROSSMARGIN__VENUES__DERIBIT__CLIENT_SECRET (or client_id / client_secret under "
+        "[venues.deribit] in the secrets file)"
+    )
 
     def __init__(self, *, instance: str, spec: BaseModel, context: AdapterContext) -> None:
-        if not isinstance(spec, VenueSpec):
-            raise TypeError(f"{VENUE} needs a VenueSpec, got {type(spec).__name__}")
         super().__init__(instance=instance, spec=spec, context=context)
-        self.venue_spec = spec
-        self.http = VenueHttp(context.http, venue=self.deployment, spec=spec)
-        self.client_id = secret_value(spec.client_id) or secret_value(spec.api_key)
-        self.client_secret = secret_value(spec.client_secret) or secret_value(spec.api_secret)
+        self.client_id = secret_value(self.venue_spec.client_id) or secret_value(self.venue_spec.api_key)
+        self.client_secret = secret_value(self.venue_spec.client_secret) or secret_value(
+            self.venue_spec.api_secret
+        )
         self._token = _Token()
         self._instruments: dict[str, Instrument] = {}
         self._ids = 0
 
-    @property
-    def _secrets(self) -> list[str]:
-        return [s for s in (self.client_id, self.client_secret, self._token.value) if s]
+    def credentials(self) -> tuple[str | None, ...]:
+        return (self.client_id, self.client_secret)
+
+    def secrets(self) -> list[str]:
+        """The credentials and the current access token."""
+        return [*super().secrets(), *([self._token.value] if self._token.value else [])]
 
     async def _call(
         self, method: str, params: dict[str, object], *, token: str | None = None
@@ -554,7 +472,7 @@ class DeribitAdapter(VenueAdapter):
             if (status is not None and status.group(1) in ("400", "401")) or "error 13004" in str(exc):
                 raise VenueUnavailable(
                     "credentials refused by public/auth (check [venues.deribit] client_id / client_secret): "
-                    + redact(str(exc.args[0]), self._secrets),
+                    + redact(str(exc.args[0]), self.secrets()),
                     venue=self.deployment,
                 ) from None
             raise
@@ -642,7 +560,7 @@ class DeribitAdapter(VenueAdapter):
             warnings=[guessed] if guessed else None,
         )
 
-    async def _read(self, wallets: Sequence[ChecksumAddress]) -> list[MarginAccount]:
+    async def read_with_credentials(self, wallets: Sequence[ChecksumAddress]) -> list[MarginAccount]:
         accounts: list[MarginAccount] = []
         owner: ChecksumAddress | None = None
         guessed: str | None = None
@@ -650,27 +568,8 @@ class DeribitAdapter(VenueAdapter):
             summary, as_of = await self._summary(currency)
             if owner is None:  # the extended summary tells whose account this is (id, username)
                 ids = [str(summary.id) if summary.id is not None else "", summary.username or ""]
-                owner, guessed = attribute(wallets, self.venue_spec.accounts, ids)
+                owner, guessed = self.owner(wallets, ids)
             account = await self._account(summary, as_of, owner, guessed)
             if account is not None:
                 accounts.append(account)
         return accounts
-
-    async def read_accounts(
-        self, wallets: Sequence[ChecksumAddress], *, block: BlockRef | None = None
-    ) -> list[MarginAccount]:
-        if not wallets:
-            return []
-        now = AsOf(timestamp=self.context.now())
-        if not self.client_id or not self.client_secret:
-            reason = (
-                "Deribit needs API credentials: set CROSSMARGIN__VENUES__DERIBIT__CLIENT_ID and "
-                "CROSSMARGIN__VENUES__DERIBIT__CLIENT_SECRET (or client_id / client_secret under "
-                "[venues.deribit] in the secrets file)"
-            )
-            return [not_configured_account(self, w, reason, now) for w in wallets]
-        try:
-            return await self._read(wallets)
-        except VenueError as exc:
-            owner, _ = attribute(wallets, self.venue_spec.accounts, [])
-            return [self.unavailable(owner, redact(str(exc), self._secrets), now)]

@@ -47,7 +47,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Final, Literal
+from typing import Final, Literal
 
 from adapters.addresses import ChecksumAddress
 from adapters.assets import AssetMap
@@ -55,7 +55,15 @@ from adapters.base import BlockRef
 from adapters.errors import VenueDataError, VenueNotConfigured, VenueUnavailable
 from adapters.http import DecimalString, JsonModel, parse_model
 from adapters.http_adapter import HttpVenueAdapter
-from adapters.venue_common import Warnings, as_of_seconds, cash_position, resolve_symbol
+from adapters.venue_common import (
+    Warnings,
+    as_of_seconds,
+    cash_position,
+    greeks_raw,
+    resolve_symbol,
+    rpc_result,
+    spot_position,
+)
 from risk.errors import RiskInputError
 from risk.model import (
     DeriveStandardModel,
@@ -204,29 +212,12 @@ class MarginWatch(JsonModel):
     collaterals: list[WatchCollateral]
 
 
-class _RpcError(JsonModel):
-    code: int
-    message: str
-
-
-class _Envelope(JsonModel):
-    result: Any = None
-    error: _RpcError | None = None
-
-
 class _SubaccountIds(JsonModel):
     subaccount_ids: list[int]
 
 
 def _result(raw: object, what: str) -> object:
-    envelope = parse_model(_Envelope, raw, venue=VENUE, what=what)
-    if envelope.error is not None:
-        raise VenueUnavailable(
-            f"{what}: error {envelope.error.code}: {envelope.error.message[:200]}", venue=VENUE
-        )
-    if envelope.result is None:
-        raise VenueDataError(f"{what}: neither result nor error in the answer", venue=VENUE)
-    return envelope.result
+    return rpc_result(raw, what, VENUE)[0]
 
 
 def parse_margin_watch(raw: object) -> MarginWatch:
@@ -337,32 +328,16 @@ def margin_watch_account(mw: MarginWatch, *, wallet: str, deployment: str, asset
         if c.asset_name == SETTLEMENT:
             cash += c.amount
             continue
-        info = resolve_symbol(assets, c.asset_name, VENUE, warnings)
         positions.append(
-            Position(
-                token=c.asset_name,
-                factor=info.factor,
-                basis_factor=info.basis,
-                kind=PositionKind.SPOT,
-                quantity=c.amount,
-                price=c.mark_price,
-                price_source=PriceSource.MARK,
-            )
+            spot_position(assets, c.asset_name, c.amount, c.mark_price, venue=VENUE, warnings=warnings)
         )
     for p in mw.positions:
         if p.amount == 0:
             continue
         if p.instrument_type == "erc20":
-            info = resolve_symbol(assets, p.instrument_name, VENUE, warnings)
             positions.append(
-                Position(
-                    token=p.instrument_name,
-                    factor=info.factor,
-                    basis_factor=info.basis,
-                    kind=PositionKind.SPOT,
-                    quantity=p.amount,
-                    price=p.mark_price,
-                    price_source=PriceSource.MARK,
+                spot_position(
+                    assets, p.instrument_name, p.amount, p.mark_price, venue=VENUE, warnings=warnings
                 )
             )
             continue
@@ -374,10 +349,7 @@ def margin_watch_account(mw: MarginWatch, *, wallet: str, deployment: str, asset
             cash += p.mark_value - p.amount * p.mark_price
         else:
             positions.append(_option(p, inst, now, assets, warnings))
-        greeks[p.instrument_name] = {
-            k: None if v is None else str(v)
-            for k, v in (("delta", p.delta), ("gamma", p.gamma), ("vega", p.vega), ("theta", p.theta))
-        }
+        greeks[p.instrument_name] = greeks_raw(delta=p.delta, gamma=p.gamma, vega=p.vega, theta=p.theta)
     positions.insert(0, cash_position(assets, SETTLEMENT, cash, VENUE, warnings))
     requirement = mw.subaccount_value - mw.maintenance_margin
     health = Decimal("Infinity") if requirement <= 0 else mw.subaccount_value / requirement
@@ -406,7 +378,6 @@ class DeriveAdapter(HttpVenueAdapter):
     ``public/margin_watch`` for each."""
 
     family = VENUE
-    kind = "http"
     margin_model = MODEL
     capabilities = frozenset({"venue_health", "greeks", "options"})
 

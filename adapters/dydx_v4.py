@@ -256,7 +256,6 @@ class DydxV4Adapter(HttpVenueAdapter):
     """Reads the markets once, then each dYdX address of each wallet."""
 
     family = VENUE
-    kind = "http"
     margin_model = MODEL
     capabilities = frozenset({"venue_health", "funding"})
 

@@ -425,7 +425,6 @@ class HyperliquidAdapter(HttpVenueAdapter):
     """Reads ``metaAndAssetCtxs`` once, then each wallet's three info requests concurrently."""
 
     family = VENUE
-    kind = "http"
     margin_model = CROSS
     capabilities = frozenset({"venue_health", "liquidation_price", "funding"})
 

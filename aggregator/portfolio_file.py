@@ -1,7 +1,8 @@
 """Read a portfolio file (TOML or JSON, ``docs/portfolio-file.md``) into ``risk.model`` objects.
 
-The file holds accounts with their positions and parameters, factor prices, and optionally vols and a
-correlation matrix; it is parsed strictly (pydantic, unknown keys rejected, numbers read as exact
+The file holds accounts with their positions and parameters (the margin model by name, a venue's
+preset from ``aggregator.margin_models``), factor prices, and optionally vols and a correlation
+matrix; it is parsed strictly (pydantic, unknown keys rejected, numbers read as exact
 ``Decimal``: TOML/JSON floats never pass through binary floats). Token -> factor comes from the
 position's own ``factor``/``basis`` keys, else from the configured asset map (``config/assets.toml``).
 The market state is built by ``risk.market.estimate_market`` from the file's prices, vols and
@@ -28,12 +29,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from aggregator.config import AssetSpec, RiskSettings
 from aggregator.errors import InputError
+from aggregator.margin_models import DERIVE_STANDARD, OPTIONS_PRESETS, STANDARD_PRESETS, ModelName
 from risk.errors import RiskInputError
 from risk.market import estimate_market
 from risk.model import (
     USD,
     AsOf,
     CrossPerpModel,
+    DeriveStandardModel,
     FactorId,
     IsolatedPerpModel,
     LendingModel,
@@ -100,22 +103,28 @@ class AccountIn(_Strict):
     account_id: str
     deployment: str | None = None  # default "<venue>:file"
     wallet: str = ""
-    model: Literal["lending", "cross_perp", "isolated_perp", "options_scenario", "standard_margin"]
+    model: ModelName
     quote: str = "USD"
     venue_health: Decimal | None = None
     close_factor: Decimal = Decimal("0.5")  # lending
     liquidation_penalty: Decimal | None = None  # perps / options
-    # options_scenario grid ("derive"/"deribit"); standard_margin: the venue's rule ("aevo"/"deribit")
+    # options_scenario grid ("derive"/"deribit"); standard_margin: the venue's rule ("aevo"/"deribit");
+    # derive_standard: "derive" (the adapter's fractions, also the default)
     preset: Literal["derive", "deribit", "aevo"] | None = None
     spot_shocks: tuple[Decimal, ...] | None = None
     vol_shocks: tuple[Decimal, ...] | None = None
     mm_factor: Decimal = Decimal(1)
     static_contingency: Decimal = Decimal(0)
-    # standard_margin (risk.model.StandardMarginModel; default: its own defaults, Aevo's rule)
+    # standard_margin (risk.model.StandardMarginModel; default: its own defaults, Aevo's rule) and
+    # derive_standard (risk.model.DeriveStandardModel; call_spot, put_spot shared)
     call_spot: Decimal | None = None
     put_spot: Decimal | None = None
     put_mark: Decimal | None = None
     option_value_counts: bool | None = None
+    put_mtm: Decimal | None = None
+    unpaired_scale: Decimal | None = None
+    base_margin_factors: dict[str, Decimal] | None = None  # token -> marginFactor
+    cash_token: str | None = None
     positions: tuple[PositionIn, ...] = ()
 
 
@@ -203,32 +212,61 @@ class _Context:
         return f
 
 
-_STANDARD_KEYS = ("call_spot", "put_spot", "put_mark", "option_value_counts")
+_RULE_KEYS: dict[str, tuple[str, ...]] = {
+    "standard_margin": ("call_spot", "put_spot", "put_mark", "option_value_counts"),
+    "derive_standard": (
+        "call_spot", "put_spot", "put_mtm", "unpaired_scale", "base_margin_factors", "cash_token"
+    ),
+}
+"""model -> the rule parameters only that model takes (an error on any other model)."""
+
+
+def _given(acc: AccountIn, model: str) -> dict[str, Any]:
+    """The ``model``'s rule parameters the account sets, and its ``liquidation_penalty``."""
+    given = {k: getattr(acc, k) for k in _RULE_KEYS[model] if getattr(acc, k) is not None}
+    if acc.liquidation_penalty is not None:
+        given["liquidation_penalty"] = acc.liquidation_penalty
+    return given
+
+
+def _check_rule_keys(acc: AccountIn, ctx: _Context, where: str) -> None:
+    """Rule parameters set on a model that does not take them are an error naming the models that do."""
+    misplaced: dict[str, list[str]] = {}
+    for key in dict.fromkeys(k for keys in _RULE_KEYS.values() for k in keys):
+        takers = [m for m, keys in _RULE_KEYS.items() if key in keys]
+        if getattr(acc, key) is not None and acc.model not in takers:
+            misplaced.setdefault(" or ".join(takers), []).append(key)
+    if misplaced:
+        reasons = [f"{', '.join(ks)} given, but only a {m} account takes them" for m, ks in misplaced.items()]
+        raise ctx.fail(where, "; ".join(reasons))
 
 
 def _standard_model(acc: AccountIn, ctx: _Context, where: str) -> StandardMarginModel:
     """``StandardMarginModel`` from ``preset`` (the adapter's own model) and/or the explicit keys."""
-    if acc.preset == "derive":
+    if acc.preset is not None and acc.preset not in STANDARD_PRESETS:
         raise ctx.fail(where, 'a standard_margin account takes preset = "aevo" or "deribit"')
-    if acc.preset is None:
-        base = StandardMarginModel()
-    else:
-        from adapters import aevo, deribit
+    base = StandardMarginModel() if acc.preset is None else STANDARD_PRESETS[acc.preset]
+    return replace(base, **_given(acc, "standard_margin"))
 
-        base = aevo.STANDARD if acc.preset == "aevo" else deribit.STANDARD
-    given = {k: getattr(acc, k) for k in _STANDARD_KEYS if getattr(acc, k) is not None}
-    if acc.liquidation_penalty is not None:
-        given["liquidation_penalty"] = acc.liquidation_penalty
-    return replace(base, **given)
+
+def _derive_standard_model(acc: AccountIn, ctx: _Context, where: str) -> DeriveStandardModel:
+    """``DeriveStandardModel``: the Derive adapter's option fractions (``preset = "derive"`` or none)
+    overridden by the explicit keys; ``base_margin_factors`` a table token -> marginFactor."""
+    if acc.preset not in (None, "derive"):
+        raise ctx.fail(where, 'a derive_standard account takes preset = "derive" (or none)')
+    given = _given(acc, "derive_standard")
+    if acc.base_margin_factors is not None:
+        given["base_margin_factors"] = tuple(acc.base_margin_factors.items())
+    return replace(DERIVE_STANDARD, **given)
 
 
 def _margin_model(acc: AccountIn, ctx: _Context, where: str) -> MarginModel:
     penalty = acc.liquidation_penalty
+    _check_rule_keys(acc, ctx, where)
     if acc.model == "standard_margin":
         return _standard_model(acc, ctx, where)
-    extra = [k for k in _STANDARD_KEYS if getattr(acc, k) is not None]
-    if extra:
-        raise ctx.fail(where, f"{', '.join(extra)} given, but only a standard_margin account takes them")
+    if acc.model == "derive_standard":
+        return _derive_standard_model(acc, ctx, where)
     if acc.preset == "aevo":
         raise ctx.fail(where, 'preset "aevo" only applies to a standard_margin account')
     if acc.model == "lending":
@@ -240,9 +278,7 @@ def _margin_model(acc: AccountIn, ctx: _Context, where: str) -> MarginModel:
     if acc.preset is not None and (acc.spot_shocks or acc.vol_shocks):
         raise ctx.fail(where, "give either preset or spot_shocks/vol_shocks, not both")
     if acc.preset is not None:
-        from risk.margin import deribit_pm_model, derive_pm_model
-
-        base = derive_pm_model() if acc.preset == "derive" else deribit_pm_model()
+        base = OPTIONS_PRESETS[acc.preset]
         spot, vol, mm = base.spot_shocks, base.vol_shocks, base.mm_factor
     elif acc.spot_shocks and acc.vol_shocks:
         spot, vol, mm = acc.spot_shocks, acc.vol_shocks, acc.mm_factor

@@ -8,11 +8,13 @@ price, factor, basis, kind, price source, the kind's parameters as stored by
 
 What the database does not keep, and what is assumed instead (each named in the warnings):
 
-- margin-model parameters: lending close factor 0.5, perp liquidation penalty 0.01 (the model
-  defaults); an options account gets the Derive grid (the venue's own grid when the venue is ``aevo``
-  or ``deribit``); a standard-margin account gets its venue's standard model (``adapters.aevo.STANDARD``
-  / ``adapters.deribit.STANDARD``: the adapters build it from constants, so the venue name is all it
-  takes to rebuild it exactly), the ``StandardMarginModel`` defaults for any other venue (warned);
+- margin-model parameters (``aggregator.margin_models.stored_model``): lending close factor 0.5, perp
+  liquidation penalty 0.01 (the model defaults); an options account gets the Derive grid (the venue's
+  own grid when the venue is ``aevo`` or ``deribit``); a standard-margin account gets its venue's
+  standard model (``adapters.aevo.STANDARD`` / ``adapters.deribit.STANDARD``: the adapters build it
+  from constants, so the venue name is all it takes to rebuild it exactly), the
+  ``StandardMarginModel`` defaults for any other venue (warned); a Derive standard-margin account
+  the adapter's option fractions without base collateral factors (not stored: no credit);
 - ``interest_rate`` of lending positions (time to liquidation is unknown for the rebuilt book);
 - ``MarginAccount.withdrawable`` and ``raw``.
 The market state is ``aggregator.market_inputs.build_market`` at the snapshot's time (venue prices of
@@ -30,24 +32,18 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from adapters import aevo, deribit
 from aggregator.db.engine import storage_errors
 from aggregator.db.history import portfolio_id, positions_at
 from aggregator.db.models import AccountSnapshot
 from aggregator.errors import InputError
+from aggregator.margin_models import STANDARD_PRESETS, stored_model
 from risk.errors import RiskInputError
-from risk.margin import deribit_pm_model, derive_pm_model
 from risk.model import (
     AccountStatus,
     AsOf,
-    CrossPerpModel,
-    DeriveStandardModel,
     FactorId,
-    IsolatedPerpModel,
-    LendingModel,
     LendingParams,
     MarginAccount,
-    MarginModel,
     MarginTier,
     OptionParams,
     PerpParams,
@@ -55,7 +51,6 @@ from risk.model import (
     Position,
     PositionKind,
     PriceSource,
-    StandardMarginModel,
 )
 
 __all__ = ["StoredBook", "load_stored_portfolio"]
@@ -71,31 +66,6 @@ class StoredBook:
 
 def _d(value: Any) -> Decimal:
     return Decimal(str(value))
-
-
-_STANDARD: dict[str, StandardMarginModel] = {aevo.VENUE: aevo.STANDARD, deribit.VENUE: deribit.STANDARD}
-"""venue -> the standard-margin model its adapter builds (constants of ``adapters.aevo`` / ``deribit``)."""
-
-
-def _model(name: str, venue: str) -> MarginModel:
-    """The margin model of a stored account from its model name and venue (see the module docstring)."""
-    if name == "lending":
-        return LendingModel()
-    if name == "cross_perp":
-        return CrossPerpModel()
-    if name == "isolated_perp":
-        return IsolatedPerpModel()
-    if name == "options_scenario":
-        if venue == aevo.VENUE:
-            return aevo.PORTFOLIO
-        return deribit_pm_model() if venue == deribit.VENUE else derive_pm_model()
-    if name == "standard_margin":
-        return _STANDARD.get(venue, StandardMarginModel())
-    if name == "derive_standard":
-        # Derive's Standard Manager with the adapter's option fractions; base collateral factors are
-        # not stored, so base collateral gets no credit here (conservative)
-        return DeriveStandardModel()
-    raise InputError(f"stored margin model {name!r} is unknown to this version")
 
 
 def _position(row: Any) -> Position:
@@ -185,8 +155,8 @@ def load_stored_portfolio(engine: Engine, name: str, at: datetime | None = None)
         as_of = AsOf(
             timestamp=row.as_of, chain=row.chain, block_number=row.block_number, block_hash=row.block_hash
         )
-        model = _model(row.margin_model, row.venue)
-        if row.margin_model == "standard_margin" and row.venue not in _STANDARD:
+        model = stored_model(row.margin_model, row.venue)
+        if row.margin_model == "standard_margin" and row.venue not in STANDARD_PRESETS:
             warnings.append(
                 f"{row.deployment}/{row.account_id}: no standard-margin parameters known for venue "
                 f"{row.venue!r}; the StandardMarginModel defaults are used"

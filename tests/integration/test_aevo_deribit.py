@@ -11,32 +11,27 @@ test that compares two reads freezes the server's clock (``POST /_devnet/clock``
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import httpx
-import numpy as np
 import pytest
 
 from adapters.aevo import AevoAdapter
 from adapters.base import AdapterContext
 from adapters.deribit import DeribitAdapter
 from adapters.derive import black76_price
-from adapters.http import RetryPolicy
-from adapters.specs import RateLimit, VenueSpec
 from aggregator.devnet.venues.aevo import CredVenueServer
-from risk.arrays import compile_book
-from risk.margin import evaluate
-from risk.model import AccountStatus, MarginAccount, MarketState, Portfolio, PositionKind
-from tests.unit.adapters.conftest import shipped_assets
+from risk.model import AccountStatus, MarginAccount, PositionKind
+from tests.support.engine import engine_health as support_engine_health
+from tests.support.venues import fast_adapter
 
 WALLET = "0x1111111111111111111111111111111111111111"
 OTHER = "0x2222222222222222222222222222222222222222"
 KEY, SECRET = "aevo-key-1", "CANARY-aevo-secret-7f3a9c"
 CLIENT, CLIENT_SECRET = "deribit-client-1", "CANARY-deribit-secret-5b1e2d"
-FAST = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05, deadline_seconds=3.0)
 EXPIRY = (datetime.now(UTC) + timedelta(days=45)).strftime("%d%b%y").upper().lstrip("0")
 
 
@@ -46,39 +41,12 @@ def server() -> Iterator[CredVenueServer]:
         yield s
 
 
-@pytest.fixture
-async def admin(server: CredVenueServer) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=server.url, timeout=5) as client:
-        (await client.post("/_devnet/reset")).raise_for_status()
-        yield client
-        (await client.post("/_devnet/reset")).raise_for_status()
-
-
-@pytest.fixture
-async def context() -> AsyncIterator[AdapterContext]:
-    async with httpx.AsyncClient() as http:
-        yield AdapterContext(http=http, chains={}, assets=shipped_assets())
-
-
 def aevo(server: CredVenueServer, context: AdapterContext, **creds: Any) -> AevoAdapter:
-    spec = VenueSpec(
-        api_url=server.url, timeout_seconds=0.5, rate_limit=RateLimit(requests=200, per_seconds=1.0), **creds
-    )
-    adapter = AevoAdapter(instance="devnet", spec=spec, context=context)
-    adapter.http.policy = FAST
-    return adapter
+    return fast_adapter(AevoAdapter, server.url, context, **creds)
 
 
 def deribit(server: CredVenueServer, context: AdapterContext, **creds: Any) -> DeribitAdapter:
-    spec = VenueSpec(
-        api_url=server.url + "/api/v2",
-        timeout_seconds=0.5,
-        rate_limit=RateLimit(requests=200, per_seconds=1.0),
-        **creds,
-    )
-    adapter = DeribitAdapter(instance="devnet", spec=spec, context=context)
-    adapter.http.policy = FAST
-    return adapter
+    return fast_adapter(DeribitAdapter, server.url + "/api/v2", context, **creds)
 
 
 def equity(account: MarginAccount) -> Decimal:
@@ -88,18 +56,7 @@ def equity(account: MarginAccount) -> Decimal:
 def engine_health(account: MarginAccount) -> float:
     """``h`` of the account by the engine at current prices (the factor prices do not matter there:
     every position is at the venue's own price)."""
-    portfolio = Portfolio("p", (account,))
-    factors = tuple(f for f in portfolio.factors if f != "USD")
-    market = MarketState(
-        factors=factors,
-        prices=dict.fromkeys(factors, 1.0),
-        vols=dict.fromkeys(factors, 0.6),
-        correlation=np.eye(len(factors)),
-        betas={},
-        as_of=account.as_of.timestamp,
-    )
-    book = compile_book(portfolio, market)
-    return float(evaluate(book, book.prices0[None, :]).health[0, 0])
+    return support_engine_health(account, factor_price=1.0)
 
 
 async def freeze_clock(admin: httpx.AsyncClient) -> None:
@@ -143,6 +100,15 @@ def aevo_creds() -> dict[str, Any]:
 
 def deribit_creds() -> dict[str, Any]:
     return {"client_id": CLIENT, "client_secret": CLIENT_SECRET}
+
+
+def configured(venue: str, server: CredVenueServer, context: AdapterContext) -> AevoAdapter | DeribitAdapter:
+    """The ``venue``'s adapter with the credentials ``seed_aevo`` / ``seed_deribit`` seed."""
+    return (
+        aevo(server, context, **aevo_creds())
+        if venue == "aevo"
+        else deribit(server, context, **deribit_creds())
+    )
 
 
 async def test_aevo_reads_positions_margin_and_moves_with_price(
@@ -348,11 +314,7 @@ async def test_429_then_200_is_retried_and_read(
     await seed_deribit(admin)
     fault = {"venue": venue, "mode": "429", "times": 1, "retry_after": 0}
     (await admin.post("/_devnet/fault", json=fault)).raise_for_status()
-    adapter = (
-        aevo(server, context, **aevo_creds())
-        if venue == "aevo"
-        else deribit(server, context, **deribit_creds())
-    )
+    adapter = configured(venue, server, context)
     accounts = await adapter.read_accounts([WALLET])
     assert accounts and all(a.status is AccountStatus.OK for a in accounts)
 
@@ -384,11 +346,7 @@ async def test_faults_make_the_account_unavailable_with_the_reason(
     if field:
         fault["field"] = field if venue == "aevo" else f"result.{field}"
     (await admin.post("/_devnet/fault", json=fault)).raise_for_status()
-    adapter = (
-        aevo(server, context, **aevo_creds())
-        if venue == "aevo"
-        else deribit(server, context, **deribit_creds())
-    )
+    adapter = configured(venue, server, context)
     [account] = await adapter.read_accounts([WALLET, OTHER])
     assert account.status is AccountStatus.UNAVAILABLE and account.wallet == WALLET
     assert account.status_reason is not None and expected in account.status_reason

@@ -9,28 +9,23 @@ pins the rule itself (the 10 % call requirement, the 5 % perp requirement)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import httpx
-import numpy as np
 import pytest
 
 from adapters.addresses import ChecksumAddress
 from adapters.base import AdapterContext
 from adapters.derive import DeriveAdapter
-from adapters.http import RetryPolicy
-from adapters.specs import RateLimit, VenueSpec
 from aggregator.devnet.venues import VenueServer
-from risk.arrays import compile_book
-from risk.margin import evaluate
-from risk.model import DeriveStandardModel, MarginAccount, MarketState, OptionsScenarioModel, Portfolio
-from tests.unit.adapters.conftest import shipped_assets
+from risk.model import DeriveStandardModel, MarginAccount, OptionsScenarioModel
+from tests.support.engine import engine_health as support_engine_health
+from tests.support.venues import fast_adapter
 
 WALLET = ChecksumAddress("0x3333333333333333333333333333333333333333")
-FAST = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05, deadline_seconds=3.0)
 
 
 def _expiry(days: int) -> str:
@@ -44,39 +39,13 @@ def server() -> Iterator[VenueServer]:
 
 
 @pytest.fixture
-async def admin(server: VenueServer) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=server.url, timeout=5) as client:
-        (await client.post("/_devnet/reset")).raise_for_status()
-        yield client
-        (await client.post("/_devnet/reset")).raise_for_status()
-
-
-@pytest.fixture
-async def adapter(server: VenueServer) -> AsyncIterator[DeriveAdapter]:
-    async with httpx.AsyncClient() as http:
-        context = AdapterContext(http=http, chains={}, assets=shipped_assets())
-        spec = VenueSpec(
-            api_url=server.url, timeout_seconds=2, rate_limit=RateLimit(requests=200, per_seconds=1.0)
-        )
-        a = DeriveAdapter(instance="devnet", spec=spec, context=context)
-        a.http.policy = FAST
-        yield a
+def adapter(server: VenueServer, context: AdapterContext) -> DeriveAdapter:
+    return fast_adapter(DeriveAdapter, server.url, context, timeout_seconds=2)
 
 
 def engine_health(account: MarginAccount) -> float:
     """``h`` by the engine at current prices, the market's clock at the venue's valuation time."""
-    portfolio = Portfolio("p", (account,))
-    factors = tuple(f for f in portfolio.factors if f != "USD")
-    market = MarketState(
-        factors=factors,
-        prices=dict.fromkeys(factors, 3000.0),
-        vols=dict.fromkeys(factors, 0.6),
-        correlation=np.eye(len(factors)),
-        betas={},
-        as_of=account.as_of.timestamp,
-    )
-    book = compile_book(portfolio, market)
-    return float(evaluate(book, book.prices0[None, :]).health[0, 0])
+    return support_engine_health(account, factor_price=3000.0)
 
 
 async def _seed(

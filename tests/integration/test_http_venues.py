@@ -3,10 +3,9 @@ port): read, move a price through the admin API, read again; faults map to UNAVA
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 import httpx
 import pytest
@@ -14,17 +13,14 @@ import pytest
 from adapters.base import AdapterContext
 from adapters.derive import DeriveAdapter
 from adapters.dydx_v4 import DydxV4Adapter
-from adapters.http import RetryPolicy
 from adapters.hyperliquid import HyperliquidAdapter, maintenance_margin, parse_meta_and_ctxs
-from adapters.specs import RateLimit, VenueSpec
 from aggregator.devnet.venues import VenueServer
 from risk.model import AccountStatus, MarginAccount, PositionKind
-from tests.unit.adapters.conftest import shipped_assets
+from tests.support.venues import fast_adapter
 
 WALLET = "0x1111111111111111111111111111111111111111"
 OTHER = "0x2222222222222222222222222222222222222222"
 DYDX = "dydx1qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq0"
-FAST = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05, deadline_seconds=3.0)
 
 
 @pytest.fixture(scope="module")
@@ -33,42 +29,16 @@ def server() -> Iterator[VenueServer]:
         yield s
 
 
-@pytest.fixture
-async def admin(server: VenueServer) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=server.url, timeout=5) as client:
-        (await client.post("/_devnet/reset")).raise_for_status()
-        yield client
-        (await client.post("/_devnet/reset")).raise_for_status()
-
-
-@pytest.fixture
-async def context() -> AsyncIterator[AdapterContext]:
-    async with httpx.AsyncClient() as http:
-        yield AdapterContext(http=http, chains={}, assets=shipped_assets())
-
-
-def spec(server: VenueServer, **extra: Any) -> VenueSpec:
-    return VenueSpec(
-        api_url=server.url, timeout_seconds=0.5, rate_limit=RateLimit(requests=200, per_seconds=1.0), **extra
-    )
-
-
 def hl_adapter(server: VenueServer, context: AdapterContext) -> HyperliquidAdapter:
-    adapter = HyperliquidAdapter(instance="devnet", spec=spec(server), context=context)
-    adapter.http.policy = FAST
-    return adapter
+    return fast_adapter(HyperliquidAdapter, server.url, context)
 
 
 def dydx_adapter(server: VenueServer, context: AdapterContext) -> DydxV4Adapter:
-    adapter = DydxV4Adapter(instance="devnet", spec=spec(server, accounts={WALLET: (DYDX,)}), context=context)
-    adapter.http.policy = FAST
-    return adapter
+    return fast_adapter(DydxV4Adapter, server.url, context, accounts={WALLET: (DYDX,)})
 
 
 def derive_adapter(server: VenueServer, context: AdapterContext) -> DeriveAdapter:
-    adapter = DeriveAdapter(instance="devnet", spec=spec(server), context=context)
-    adapter.http.policy = FAST
-    return adapter
+    return fast_adapter(DeriveAdapter, server.url, context)
 
 
 def equity(account: MarginAccount) -> Decimal:

@@ -13,22 +13,18 @@ import csv
 import io
 import json
 import math
-import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 import pytest
 import sqlalchemy as sa
 
 from adapters.addresses import ChecksumAddress
-from adapters.base import BlockRef, VenueAdapter
+from adapters.base import BlockRef
 from adapters.errors import VenueUnavailable
-from adapters.registry import REGISTRY
-from aggregator.cli import app
-from aggregator.cli.app import run
 from aggregator.cli.render_csv import CSV_COLUMNS
 from aggregator.config import load_config
 from aggregator.db.migrate import open_database
@@ -50,6 +46,8 @@ from risk.model import (
     Position,
     PositionKind,
 )
+from tests.support.cli import FakeHttpAdapter, register
+from tests.support.cli import run_cli as cli
 
 WALLET = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
 OTHER = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
@@ -59,12 +57,7 @@ P_PERP = 3010.0
 LT = LendingParams(ltv=Decimal("0.8"), liquidation_threshold=Decimal("0.825"), liquidation_bonus=Decimal("0.05"))
 
 
-class _Fake(VenueAdapter):
-    kind: ClassVar[Literal["evm", "http"]] = "http"
-    capabilities: ClassVar[frozenset[str]] = frozenset()
-
-
-class Lender(_Fake):
+class Lender(FakeHttpAdapter):
     family = "derive"
     margin_model: ClassVar[MarginModel] = LendingModel()
 
@@ -83,7 +76,7 @@ class Lender(_Fake):
                 for w in wallets if w == WALLET]
 
 
-class Perps(_Fake):
+class Perps(FakeHttpAdapter):
     family = "hyperliquid"
     margin_model: ClassVar[MarginModel] = CrossPerpModel()
 
@@ -102,7 +95,7 @@ class Perps(_Fake):
                 for w in wallets if w == WALLET]
 
 
-class Down(_Fake):
+class Down(FakeHttpAdapter):
     family = "dydx_v4"
     margin_model: ClassVar[MarginModel] = CrossPerpModel()
 
@@ -127,16 +120,7 @@ def perp_health(p: float) -> float:
 
 @pytest.fixture
 def fakes(monkeypatch: pytest.MonkeyPatch) -> None:
-    for adapter in (Lender, Perps, Down):
-        monkeypatch.setitem(REGISTRY, adapter.family, adapter)
-
-
-def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["crossmargin", *args])
-    monkeypatch.setenv("COLUMNS", "250")
-    code = run(app)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+    register(monkeypatch, Lender, Perps, Down)
 
 
 FAST = "--seed", "3"

@@ -121,12 +121,17 @@ BTC = 65000
 """
 
 
-def docs_standard_example() -> str:
-    """The ``standard_margin`` TOML example of docs/portfolio-file.md (so the docs stay loadable)."""
+def docs_example(model: str) -> str:
+    """The TOML example of the ``### `model``` section of docs/portfolio-file.md (so the docs stay
+    loadable)."""
     text = DOCS.read_text()
-    section = text[text.index("### `standard_margin`") :]
+    section = text[text.index(f"### `{model}`") :]
     start = section.index("```toml\n") + len("```toml\n")
     return section[start : section.index("```", start)]
+
+
+def docs_standard_example() -> str:
+    return docs_example("standard_margin")
 
 
 def test_the_documented_standard_margin_account_gets_deribits_rule(tmp_path: Path) -> None:
@@ -188,4 +193,74 @@ def test_standard_margin_parameters_override_the_preset(tmp_path: Path) -> None:
 def test_bad_standard_margin_accounts_name_the_item(tmp_path: Path, edit, needle: str) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(PortfolioFileError) as info:
         load(tmp_path, edit(STANDARD_HEAD + docs_standard_example()))
+    assert needle in str(info.value)
+
+
+# --- Derive standard margin -----------------------------------------------------------------------
+
+DERIVE_HEAD = """
+as_of = 2026-11-21T08:00:00Z
+[prices]
+ETH = 3000
+"USDC/USD" = 1
+"""
+
+
+def test_the_documented_derive_standard_account_gets_the_standard_managers_rule(tmp_path: Path) -> None:
+    from adapters.derive import black76_price  # the adapter's own Black-76 (math.erf), not risk.options
+    from risk.arrays import compile_book
+    from risk.health import current_state
+    from risk.model import DeriveStandardModel
+
+    loaded = load(tmp_path, DERIVE_HEAD + docs_example("derive_standard"))
+    acct = loaded.portfolio.accounts[0]
+    assert acct.margin_model == DeriveStandardModel(
+        call_spot=Decimal("0.1"),
+        put_spot=Decimal("0.1"),
+        put_mtm=Decimal("0.1"),
+        unpaired_scale=Decimal("1.1"),
+        base_margin_factors=(("ETH", Decimal("0.8")),),
+        cash_token="USDC",
+        liquidation_penalty=Decimal("0.05"),
+    )
+    s = 3000.0
+    dec, jan = 34 / 365, 69 / 365  # 2026-11-21 08:00 to 2026-12-25 / 2027-01-29 08:00
+    c3500, c3600 = (black76_price(s, k, dec, 0.6, True) for k in (3500.0, 3600.0))
+    p2500, c3500_jan = black76_price(s, 2500.0, jan, 0.7, False), black76_price(s, 3500.0, jan, 0.7, True)
+    # a perp counts at quantity x price (the cash leg of 13,000 holds the short's proceeds)
+    equity = 13_000 + 2 * s - 1 * s - 3 * c3500 + 3 * c3600 - p2500 - c3500_jan
+    # the rule of DeriveStandardModel's docstring, by hand:
+    perp = 0.05 * 1 * s
+    base = (1 - 0.8) * 2 * s
+    # December: short 3 x 3500 C, long 3 x 3600 C; payoff at {0, 3500, 3600} = {0, 0, -300}, no net calls
+    dec_isolated = 3 * 0.1 * s
+    dec_max_loss = -300.0
+    dec_req = min(dec_isolated, (-3 * c3500 + 3 * c3600) - dec_max_loss)
+    assert dec_req < dec_isolated  # the max-loss branch binds here
+    # January: short 2500 P and 3500 C; payoff at {0, 2500, 3500} = {-2500, 0, 0}; one net short call
+    jan_isolated = max(0.1 * s, 0.1 * p2500) + 0.1 * s
+    jan_max_loss = -2500.0 + 1.1 * s * -1
+    jan_req = min(jan_isolated, (-p2500 - c3500_jan) - jan_max_loss)
+    assert jan_req == jan_isolated  # the isolated margin binds here
+    requirement = perp + base + dec_req + jan_req
+    book = compile_book(loaded.portfolio, loaded.market)
+    assert float(current_state(book).health[0]) == pytest.approx(equity / requirement, rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("edit", "needle"),
+    [
+        (lambda t: t.replace('model = "derive_standard"', 'model = "derive_standard"\npreset = "aevo"'),
+         'accounts[0] (derive 0xabc/7): a derive_standard account takes preset = "derive" (or none)'),
+        (lambda t: t.replace("base_margin_factors = { ETH = 0.8 }", "base_margin_factors = { ETH = 1.2 }"),
+         "accounts[0] (derive 0xabc/7): Derive base margin factor of ETH=1.2 is outside [0, 1]"),
+        (lambda t: t.replace("base_margin_factors = { ETH = 0.8 }", "put_mark = 0.2"),
+         "accounts[0] (derive 0xabc/7): put_mark given, but only a standard_margin account takes them"),
+        (lambda t: t.replace('model = "derive_standard"', 'model = "cross_perp"'),
+         "accounts[0] (derive 0xabc/7): base_margin_factors given, but only a derive_standard account takes them"),
+    ],
+)
+def test_bad_derive_standard_accounts_name_the_item(tmp_path: Path, edit, needle: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(PortfolioFileError) as info:
+        load(tmp_path, edit(DERIVE_HEAD + docs_example("derive_standard")))
     assert needle in str(info.value)

@@ -7,20 +7,17 @@ Adapters are test doubles registered in ``adapters.registry.REGISTRY`` under con
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 import pytest
 
 from adapters.addresses import ChecksumAddress
-from adapters.base import BlockRef, VenueAdapter
+from adapters.base import BlockRef
 from adapters.errors import VenueUnavailable
 from adapters.registry import REGISTRY
-from aggregator.cli import app
-from aggregator.cli.app import run
 from aggregator.config import load_config
 from aggregator.errors import InputError
 from aggregator.scan import parse_only, run_scan, select_targets
@@ -33,16 +30,16 @@ from risk.model import (
     Position,
     PositionKind,
 )
+from tests.support.cli import FakeHttpAdapter, register
+from tests.support.cli import run_cli as cli
 
 WALLET = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
 OTHER = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
 SERVER_TIME = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
-class _Fake(VenueAdapter):
-    kind: ClassVar[Literal["evm", "http"]] = "http"
+class _Fake(FakeHttpAdapter):
     margin_model: ClassVar[MarginModel] = CrossPerpModel()
-    capabilities: ClassVar[frozenset[str]] = frozenset()
 
 
 class RaisingAdapter(_Fake):
@@ -86,16 +83,7 @@ class SpotAdapter(_Fake):
 
 @pytest.fixture
 def fakes(monkeypatch: pytest.MonkeyPatch) -> None:
-    for adapter in (RaisingAdapter, BuggyAdapter, SpotAdapter):
-        monkeypatch.setitem(REGISTRY, adapter.family, adapter)
-
-
-def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["crossmargin", *args])
-    monkeypatch.setenv("COLUMNS", "250")
-    code = run(app)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+    register(monkeypatch, RaisingAdapter, BuggyAdapter, SpotAdapter)
 
 
 def test_parse_only() -> None:

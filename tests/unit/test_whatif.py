@@ -323,12 +323,15 @@ def test_stored_standard_margin_accounts_are_rebuilt_with_their_venues_rule(
 
 def test_stored_model_names_map_to_the_venues_models() -> None:
     from adapters import aevo, deribit
-    from aggregator.whatif_db import _model
+    from aggregator.margin_models import stored_model as _model
     from risk.margin import derive_pm_model
-    from risk.model import StandardMarginModel
+    from risk.model import DeriveStandardModel, StandardMarginModel
 
     assert _model("options_scenario", "aevo") == aevo.PORTFOLIO  # Aevo's own grid, not Derive's
     assert _model("options_scenario", "deribit") == deribit.PORTFOLIO
     assert _model("options_scenario", "derive") == derive_pm_model()
     assert _model("standard_margin", "deribit") == deribit.STANDARD != aevo.STANDARD
     assert _model("standard_margin", "okx") == StandardMarginModel()  # unknown venue: defaults (warned)
+    assert (
+        _model("derive_standard", "derive") == DeriveStandardModel()
+    )  # the adapter's fractions: the defaults

@@ -45,8 +45,9 @@ Aevo and Deribit (API credentials) are served by a separate app: ``aggregator.de
 (``python -m aggregator.devnet.venues.aevo --port N``; ``CredVenueServer`` in tests; its docstring has
 the routes and the admin API).
 
-Modules: ``state`` (data and fault switches), ``common`` (formatting, fault application), one module
-per venue, ``admin``, ``app`` (routes), ``server`` (thread / foreground runners).
+Modules: ``state`` (data and fault switches), ``common`` (formatting, fault application, the admin
+API's body / answer / fault helpers, option expiry codes), one module per venue, ``admin``, ``app``
+(routes), ``server`` (thread / foreground runners; ``AppServer`` also runs the credentialed app).
 """
 
 from aggregator.devnet.venues.app import create_app

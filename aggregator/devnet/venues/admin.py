@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import typing
 from decimal import Decimal
 from typing import Any
 
@@ -12,16 +10,22 @@ from starlette.responses import JSONResponse, Response
 
 from adapters.derive import parse_instrument
 from adapters.errors import VenueDataError
-from aggregator.devnet.venues.common import BadRequest, dec, fmt, state_of
+from aggregator.devnet.venues.common import (
+    BadRequest,
+    answer,
+    dec,
+    fmt,
+    json_body,
+    set_fault,
+    state_of,
+    with_body,
+)
 from aggregator.devnet.venues.state import (
-    FAULT_MODES,
     VENUES,
     DerivePosition,
     DeriveSubaccount,
     DydxPosition,
     DydxSubaccount,
-    Fault,
-    FaultMode,
     GmxToken,
     HlPosition,
     HlWallet,
@@ -29,16 +33,6 @@ from aggregator.devnet.venues.state import (
 )
 
 __all__ = ["fault", "price", "reset", "seed", "snapshot"]
-
-
-async def _body(request: Request) -> dict[str, Any]:
-    try:
-        body = json.loads(await request.body())
-    except ValueError:
-        raise BadRequest("body is not JSON") from None
-    if not isinstance(body, dict):
-        raise BadRequest("body must be a JSON object")
-    return body
 
 
 def _list(body: dict[str, Any], key: str) -> list[dict[str, Any]]:
@@ -167,23 +161,10 @@ def _seed_gmx(state: VenueState, body: dict[str, Any]) -> dict[str, Any]:
 SEEDERS = {"hyperliquid": _seed_hyperliquid, "dydx_v4": _seed_dydx, "derive": _seed_derive, "gmx": _seed_gmx}
 
 
-def _answer(handler: Any) -> Response:
-    try:
-        return JSONResponse(handler())
-    except BadRequest as exc:
-        return JSONResponse({"error": str(exc)}, status_code=400)
-    except (KeyError, ValueError, TypeError) as exc:
-        return JSONResponse({"error": f"bad request: {exc}"}, status_code=400)
-
-
 async def price(request: Request) -> Response:
     state = state_of(request)
-    try:
-        body = await _body(request)
-    except BadRequest as exc:
-        return JSONResponse({"error": str(exc)}, status_code=400)
 
-    def run() -> dict[str, Any]:
+    def run(body: dict[str, Any]) -> dict[str, Any]:
         factor = _str(body, "factor")
         value = dec(body.get("price"), "price")
         if value <= 0:
@@ -192,7 +173,7 @@ async def price(request: Request) -> Response:
         state.set_price(factor, value, mark)
         return {"factor": factor, "price": fmt(value), "mark": fmt(mark) if mark is not None else None}
 
-    return _answer(run)
+    return await with_body(request, run)
 
 
 async def seed(request: Request) -> Response:
@@ -201,38 +182,15 @@ async def seed(request: Request) -> Response:
     if venue not in SEEDERS:
         return JSONResponse({"error": f"unknown venue {venue!r} (one of {sorted(SEEDERS)})"}, status_code=404)
     try:
-        body = await _body(request)
+        body = await json_body(request)
     except BadRequest as exc:
         return JSONResponse({"error": str(exc)}, status_code=400)
-    return _answer(lambda: SEEDERS[venue](state, body))
+    return answer(lambda: SEEDERS[venue](state, body))
 
 
 async def fault(request: Request) -> Response:
     state = state_of(request)
-    try:
-        body = await _body(request)
-    except BadRequest as exc:
-        return JSONResponse({"error": str(exc)}, status_code=400)
-
-    def run() -> dict[str, Any]:
-        venue, mode = _str(body, "venue"), str(body.get("mode", "none"))
-        if venue not in VENUES:
-            raise BadRequest(f"venue: one of {list(VENUES)}")
-        if mode not in FAULT_MODES:
-            raise BadRequest(f"mode: one of {list(FAULT_MODES)}")
-        times = body.get("times")
-        new = Fault(
-            mode=typing.cast(FaultMode, mode),
-            retry_after=float(body.get("retry_after", 1.0)),
-            times=None if times is None else int(times),
-            hang_seconds=float(body.get("hang_seconds", 30.0)),
-            field=str(body["field"]) if body.get("field") else None,
-        )
-        with state.lock:
-            state.faults[venue] = new
-        return {"venue": venue, "mode": mode, "times": new.times}
-
-    return _answer(run)
+    return await with_body(request, lambda body: set_fault(state, body, _str(body, "venue"), VENUES))
 
 
 async def reset(request: Request) -> Response:

@@ -35,17 +35,14 @@ CredVenueServer() as s``. ``--exit-with`` makes the server stop on its own once 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import secrets
 import threading
 import time
-import typing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from types import TracebackType
 from typing import Any
 
 import uvicorn
@@ -56,22 +53,27 @@ from starlette.routing import Route
 
 from adapters.derive import black76_price
 from aggregator.devnet.venues import admin, deribit
-from aggregator.devnet.venues.common import BadRequest, dec, fmt, serve, state_of
-from aggregator.devnet.venues.server import free_port
-from aggregator.devnet.venues.state import FAULT_MODES, Fault, FaultMode, VenueState
+from aggregator.devnet.venues.common import (
+    BadRequest,
+    answer,
+    dec,
+    expiry_ddmmmyy,
+    fmt,
+    json_body,
+    serve,
+    set_fault,
+    state_of,
+    with_body,
+    years_to,
+)
+from aggregator.devnet.venues.server import AppServer, uvicorn_config
+from aggregator.devnet.venues.state import Fault, VenueState
 
 __all__ = ["AevoKey", "AevoPosition", "AevoState", "CredVenueServer", "create_app", "main"]
 
 CRED_VENUES = ("aevo", "deribit")
-YEAR_SECONDS = 365.0 * 24 * 3600
 _OPTION = re.compile(r"^(?P<u>[A-Z]+)-(?P<d>\d{1,2}[A-Z]{3}\d{2})-(?P<k>\d+)-(?P<t>[CP])$")
 _PERP = re.compile(r"^(?P<u>[A-Z]+)-PERP$")
-_MONTHS = {
-    m: i + 1
-    for i, m in enumerate(
-        ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
-    )
-}
 
 
 @dataclass
@@ -108,9 +110,7 @@ def _parse(name: str) -> tuple[str, datetime | None, Decimal | None, bool | None
     if m := _PERP.match(name):
         return m["u"], None, None, None
     if m := _OPTION.match(name):
-        d = m["d"]
-        expiry = datetime(2000 + int(d[-2:]), _MONTHS[d[-5:-2]], int(d[:-5]), 8, tzinfo=UTC)
-        return m["u"], expiry, Decimal(m["k"]), m["t"] == "C"
+        return m["u"], expiry_ddmmmyy(m["d"]), Decimal(m["k"]), m["t"] == "C"
     raise BadRequest(f"instrument {name!r} is neither ASSET-PERP nor ASSET-DDMMMYY-STRIKE-C/P")
 
 
@@ -144,7 +144,7 @@ def _position(
         }
     else:
         assert strike is not None and call is not None
-        years = max(0.0, (expiry - now).total_seconds() / YEAR_SECONDS)
+        years = years_to(expiry, now)
         mark = Decimal(repr(black76_price(float(index), float(strike), years, float(p.iv), call))).quantize(
             Decimal("1e-6")
         )
@@ -273,76 +273,32 @@ def _seed_aevo(state: VenueState, aevo: AevoState, body: dict[str, Any]) -> dict
     return {"account": key.account, "positions": len(held)}
 
 
-async def _body(request: Request) -> dict[str, Any]:
-    try:
-        body = json.loads(await request.body())
-    except ValueError:
-        raise BadRequest("body is not JSON") from None
-    if not isinstance(body, dict):
-        raise BadRequest("body must be a JSON object")
-    return body
-
-
-def _answer(run: typing.Callable[[], dict[str, Any]]) -> Response:
-    try:
-        return JSONResponse(run())
-    except BadRequest as exc:
-        return JSONResponse({"error": str(exc)}, status_code=400)
-    except (KeyError, ValueError, TypeError) as exc:
-        return JSONResponse({"error": f"bad request: {exc}"}, status_code=400)
-
-
 async def seed(request: Request) -> Response:
     state = state_of(request)
     venue = request.path_params["venue"]
     try:
-        body = await _body(request)
+        body = await json_body(request)
     except BadRequest as exc:
         return JSONResponse({"error": str(exc)}, status_code=400)
     if venue == "aevo":
-        return _answer(lambda: _seed_aevo(state, request.app.state.aevo, body))
+        return answer(lambda: _seed_aevo(state, request.app.state.aevo, body))
     if venue == "deribit":
-        return _answer(lambda: deribit.seed(state, request.app.state.deribit, body))
+        return answer(lambda: deribit.seed(state, request.app.state.deribit, body))
     return JSONResponse({"error": f"unknown venue {venue!r} (one of {list(CRED_VENUES)})"}, status_code=404)
 
 
 async def fault(request: Request) -> Response:
     state = state_of(request)
-    try:
-        body = await _body(request)
-    except BadRequest as exc:
-        return JSONResponse({"error": str(exc)}, status_code=400)
-
-    def run() -> dict[str, Any]:
-        venue, mode = str(body.get("venue", "")), str(body.get("mode", "none"))
-        if venue not in CRED_VENUES:
-            raise BadRequest(f"venue: one of {list(CRED_VENUES)}")
-        if mode not in FAULT_MODES:
-            raise BadRequest(f"mode: one of {list(FAULT_MODES)}")
-        times = body.get("times")
-        new = Fault(
-            mode=typing.cast(FaultMode, mode),
-            retry_after=float(body.get("retry_after", 1.0)),
-            times=None if times is None else int(times),
-            hang_seconds=float(body.get("hang_seconds", 30.0)),
-            field=str(body["field"]) if body.get("field") else None,
-        )
-        with state.lock:
-            state.faults[venue] = new
-        return {"venue": venue, "mode": mode, "times": new.times}
-
-    return _answer(run)
+    return await with_body(
+        request, lambda body: set_fault(state, body, str(body.get("venue", "")), CRED_VENUES)
+    )
 
 
 async def clock(request: Request) -> Response:
     """Freeze the venues' clock (``{"freeze": true}`` now, ``{"at": ISO 8601}``), or let it run
     (``{"freeze": false}``). Answers ``{"clock": ISO 8601 | null}``."""
-    try:
-        body = await _body(request)
-    except BadRequest as exc:
-        return JSONResponse({"error": str(exc)}, status_code=400)
 
-    def run() -> dict[str, Any]:
+    def run(body: dict[str, Any]) -> dict[str, Any]:
         at = body.get("at")
         if at is not None:
             try:
@@ -358,7 +314,7 @@ async def clock(request: Request) -> Response:
         request.app.state.clock = frozen
         return {"clock": None if frozen is None else frozen.isoformat()}
 
-    return _answer(run)
+    return await with_body(request, run)
 
 
 async def expire(request: Request) -> Response:
@@ -425,44 +381,13 @@ def create_app() -> Starlette:
     return app
 
 
-def _config(host: str, port: int) -> uvicorn.Config:
-    return uvicorn.Config(
-        create_app(),
-        host=host,
-        port=port,
-        log_level="warning",
-        lifespan="off",
-        timeout_graceful_shutdown=1,
-        access_log=False,
-    )
-
-
-class CredVenueServer:
+class CredVenueServer(AppServer):
     """The credentialed-venues app in a daemon thread: ``with CredVenueServer() as s: s.url``."""
 
+    label = "credentialed venue server"
+
     def __init__(self, host: str = "127.0.0.1", port: int | None = None) -> None:
-        self.host, self.port = host, port or free_port(host)
-        self._server = uvicorn.Server(_config(self.host, self.port))
-        self._thread = threading.Thread(target=self._server.run, name=f"cred-venues:{self.port}", daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    def __enter__(self) -> CredVenueServer:
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"credentialed venue server on {self.url} did not start")
-            time.sleep(0.01)
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=5)
+        super().__init__(create_app(), host, port, thread_name="cred-venues")
 
 
 def process_gone(pid: int) -> bool:
@@ -501,7 +426,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--exit-with", type=int, default=None, metavar="PID",
                         help="stop once this process is gone")  # fmt: skip
     args = parser.parse_args(argv)
-    server = uvicorn.Server(_config(args.host, args.port))
+    server = uvicorn.Server(uvicorn_config(create_app(), args.host, args.port))
     if args.exit_with is not None:
         _exit_with(server, args.exit_with)
     server.run()

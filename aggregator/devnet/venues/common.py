@@ -1,19 +1,46 @@
-"""Helpers the venue routes share: decimal strings as the venues print them, request decoding, and
-the fault switch applied to every venue request."""
+"""Helpers the venue routes share: decimal strings as the venues print them, request decoding, the
+fault switch applied to every venue request, the admin API's body / answer / fault handling (both
+apps), and option expiries (``27DEC26`` codes, years to expiry)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import json
+import typing
+from collections.abc import Callable, Collection
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from aggregator.devnet.venues.state import VenueState
+from aggregator.devnet.venues.state import FAULT_MODES, Fault, FaultMode, VenueState
 
-__all__ = ["BadRequest", "dec", "drop_field", "fmt", "serve", "state_of"]
+__all__ = [
+    "YEAR_SECONDS",
+    "BadRequest",
+    "answer",
+    "dec",
+    "drop_field",
+    "expiry_ddmmmyy",
+    "fmt",
+    "json_body",
+    "serve",
+    "set_fault",
+    "state_of",
+    "with_body",
+    "years_to",
+]
+
+YEAR_SECONDS = 365.0 * 24 * 3600
+EXPIRY_HOUR_UTC = 8
+_MONTHS = {
+    m: i + 1
+    for i, m in enumerate(
+        ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
+    )
+}
 
 
 class BadRequest(ValueError):
@@ -107,3 +134,66 @@ async def serve(request: Request, venue: str, build: Callable[[], Any], *, statu
     if fault.mode == "missing_field":
         payload = drop_field(payload, fault.field)
     return JSONResponse(payload, status_code=status)
+
+
+def years_to(expiry: datetime, now: datetime) -> float:
+    """Years (365-day) from ``now`` to ``expiry``, 0 once expired."""
+    return max(0.0, (expiry - now).total_seconds() / YEAR_SECONDS)
+
+
+def expiry_ddmmmyy(code: str) -> datetime:
+    """The expiry of an Aevo / Deribit date code ``27DEC26`` (day 1-2 digits, month, 2-digit year of
+    the 2000s) at 08:00 UTC. Raises ``KeyError`` for an unknown month."""
+    return datetime(2000 + int(code[-2:]), _MONTHS[code[-5:-2]], int(code[:-5]), EXPIRY_HOUR_UTC, tzinfo=UTC)
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    """An admin request's JSON object body (``BadRequest`` when it is not JSON or not an object)."""
+    try:
+        body = json.loads(await request.body())
+    except ValueError:
+        raise BadRequest("body is not JSON") from None
+    if not isinstance(body, dict):
+        raise BadRequest("body must be a JSON object")
+    return body
+
+
+def answer(run: Callable[[], dict[str, Any]]) -> Response:
+    """``run()`` as JSON; ``BadRequest`` (its reason) and ``KeyError`` / ``ValueError`` / ``TypeError``
+    (``bad request: ...``) answer 400."""
+    try:
+        return JSONResponse(run())
+    except BadRequest as exc:
+        return JSONResponse({"error": str(exc)}, status_code=400)
+    except (KeyError, ValueError, TypeError) as exc:
+        return JSONResponse({"error": f"bad request: {exc}"}, status_code=400)
+
+
+async def with_body(request: Request, run: Callable[[dict[str, Any]], dict[str, Any]]) -> Response:
+    """``answer(run(body))`` for the request's JSON body; a body that is not a JSON object answers 400."""
+    try:
+        body = await json_body(request)
+    except BadRequest as exc:
+        return JSONResponse({"error": str(exc)}, status_code=400)
+    return answer(lambda: run(body))
+
+
+def set_fault(state: VenueState, body: dict[str, Any], venue: str, venues: Collection[str]) -> dict[str, Any]:
+    """Set ``venue``'s fault switch (one of ``venues``) from an admin ``fault`` body: ``mode`` (one of
+    ``FAULT_MODES``, default none), ``retry_after``, ``times``, ``hang_seconds``, ``field``."""
+    mode = str(body.get("mode", "none"))
+    if venue not in venues:
+        raise BadRequest(f"venue: one of {list(venues)}")
+    if mode not in FAULT_MODES:
+        raise BadRequest(f"mode: one of {list(FAULT_MODES)}")
+    times = body.get("times")
+    new = Fault(
+        mode=typing.cast(FaultMode, mode),
+        retry_after=float(body.get("retry_after", 1.0)),
+        times=None if times is None else int(times),
+        hang_seconds=float(body.get("hang_seconds", 30.0)),
+        field=str(body["field"]) if body.get("field") else None,
+    )
+    with state.lock:
+        state.faults[venue] = new
+    return {"venue": venue, "mode": mode, "times": new.times}

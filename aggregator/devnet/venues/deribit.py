@@ -47,24 +47,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from adapters.derive import black76_price
-from aggregator.devnet.venues.common import BadRequest, serve, state_of
+from aggregator.devnet.venues.common import BadRequest, expiry_ddmmmyy, serve, state_of, years_to
 from aggregator.devnet.venues.state import VenueState
 
 __all__ = ["DeribitClient", "DeribitPosition", "DeribitState", "deribit_state", "rpc"]
 
-YEAR_SECONDS = 365.0 * 24 * 3600
 TOKEN_SECONDS = 900
 FUTURES_MM = {"BTC": (Decimal("0.01"), Decimal("0.00005")), "ETH": (Decimal("0.01"), Decimal("0.000001"))}
 FUTURES_MM_OTHER = (Decimal("0.02"), Decimal("0.000005"))
 OPTION_MM = Decimal("0.075")
 _OPTION = re.compile(r"^(?P<u>[A-Z]+)(?:_USDC)?-(?P<d>\d{1,2}[A-Z]{3}\d{2})-(?P<k>\d+)-(?P<t>[CP])$")
 _PERP = re.compile(r"^(?P<u>[A-Z]+)(?P<lin>_USDC)?-PERPETUAL$")
-_MONTHS = {
-    m: i + 1
-    for i, m in enumerate(
-        ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
-    )
-}
 
 
 @dataclass
@@ -146,9 +139,7 @@ def parse_name(name: str) -> Parsed:
         lin = bool(m["lin"])
         return Parsed(m["u"], "future", "USDC" if lin else m["u"], not lin)
     if m := _OPTION.match(name):
-        d = m["d"]
-        day, mon, yy = int(d[:-5]), _MONTHS[d[-5:-2]], int(d[-2:])
-        expiry = datetime(2000 + yy, mon, day, 8, tzinfo=UTC)
+        expiry = expiry_ddmmmyy(m["d"])
         lin = "_USDC" in name
         return Parsed(
             m["u"], "option", "USDC" if lin else m["u"], not lin, Decimal(m["k"]), expiry, m["t"] == "C"
@@ -165,7 +156,7 @@ def _option_mark(state: VenueState, p: Parsed, iv: Decimal, now: datetime) -> tu
     """(mark in the settlement unit, index)."""
     assert p.strike is not None and p.expiry is not None and p.call is not None
     index = state.price(p.underlying)
-    years = max(0.0, (p.expiry - now).total_seconds() / YEAR_SECONDS)
+    years = years_to(p.expiry, now)
     usd = Decimal(repr(black76_price(float(index), float(p.strike), years, float(iv), p.call)))
     mark = usd / index if p.inverse else usd
     return mark.quantize(Decimal("1e-8")), index

@@ -54,12 +54,11 @@ from adapters.derive import (
     black76_price,
     parse_instrument,
 )
-from aggregator.devnet.venues.common import BadRequest, fmt, serve, state_of
+from aggregator.devnet.venues.common import BadRequest, fmt, serve, state_of, years_to
 from aggregator.devnet.venues.state import DerivePosition, DeriveSubaccount, VenueState
 
 __all__ = ["get_subaccounts", "margin_watch", "margin_watch_result"]
 
-YEAR_SECONDS = 365.0 * 24 * 3600
 MM_PERP, IM_PERP = Decimal("0.05"), Decimal("0.065")
 IM_MAX_SPOT, IM_MIN_SPOT = Decimal("0.15"), Decimal("0.12")
 BASE_MARGIN_FACTOR = Decimal("0.75")
@@ -102,7 +101,7 @@ def _leg(state: VenueState, p: DerivePosition, now: datetime) -> _Leg:
         mark = state.mark(inst.underlying)
         return _Leg(inst, p.amount, index, mark, p.amount * (mark - p.avg_price), 0.0, 0.0)
     assert inst.expiry is not None and inst.strike is not None
-    years = max(0.0, (inst.expiry - now).total_seconds() / YEAR_SECONDS)
+    years = years_to(inst.expiry, now)
     call = inst.option_type == "call"
     # the served decimals are what the venue's figures are computed from
     price = black76_price(float(index), float(inst.strike), years, float(p.iv), call)

@@ -20,14 +20,13 @@ from adapters.deribit import (
     Instrument,
     RpcPosition,
     Ticker,
-    attribute,
     futures_mm_fraction,
     parse_result,
-    redact,
     summary_account,
 )
 from adapters.errors import VenueDataError, VenueUnavailable
 from adapters.http import parse_model
+from adapters.http_adapter import attribute, redact
 from risk.arrays import Book, FloatArray, compile_book
 from risk.health import model_drift
 from risk.margin import evaluate

@@ -7,7 +7,6 @@ import math
 from datetime import UTC, datetime
 from decimal import Decimal
 
-import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -16,9 +15,8 @@ from scipy.stats import norm
 from adapters import derive
 from adapters.assets import AssetMap
 from adapters.errors import VenueDataError, VenueUnavailable
-from risk.arrays import compile_book
-from risk.margin import evaluate
-from risk.model import DeriveStandardModel, MarketState, OptionsScenarioModel, Portfolio, PositionKind
+from risk.model import DeriveStandardModel, OptionsScenarioModel, PositionKind
+from tests.support.engine import engine_health
 
 
 def test_parse_instrument() -> None:
@@ -196,17 +194,6 @@ def test_standard_margin_engine_equals_the_documented_rule(assets: AssetMap) -> 
     )
     assert isinstance(account.margin_model, DeriveStandardModel)
     assert account.margin_model.base_margin_factor("ETH") == Decimal("0.8")
-    portfolio = Portfolio("p", (account,))
-    factors = tuple(f for f in portfolio.factors if f != "USD")
-    market = MarketState(
-        factors=factors,
-        prices=dict.fromkeys(factors, 3000.0),
-        vols=dict.fromkeys(factors, 0.6),
-        correlation=np.eye(len(factors)),
-        betas={},
-        as_of=account.as_of.timestamp,
-    )
-    book = compile_book(portfolio, market)
-    health = float(evaluate(book, book.prices0[None, :]).health[0, 0])
+    health = engine_health(account, factor_price=3000.0)
     assert account.venue_health == sv / requirement
     assert health == pytest.approx(float(sv / requirement), rel=1e-9)
