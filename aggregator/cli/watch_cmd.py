@@ -19,6 +19,7 @@ from aggregator.cli.app import ConfigOption
 from aggregator.config import load_config
 from aggregator.db import Repository, open_database
 from aggregator.errors import ExitCode
+from aggregator.service.instance_lock import single_watch
 from aggregator.service.logs import config_secrets, configure_logging
 from aggregator.service.settings import parse_seconds
 from aggregator.service.signals import stop_on_signals
@@ -105,7 +106,8 @@ def watch(  # noqa: PLR0917 (typer: one parameter per option)
             with stop_on_signals(stop):
                 await service.run(stop)
 
-        asyncio.run(main())
+        with single_watch(engine):  # one service per database
+            asyncio.run(main())
     finally:
         engine.dispose()
     failed = sum(r.failures for r in service.runners.values())
