@@ -6,18 +6,23 @@ from the npm artifacts, the way aave-v3-deploy does it:
 2. The seven Pool libraries (FlashLoanLogic is itself linked to BorrowLogic), the Pool implementation
    linked to them and initialized, ``setPoolImpl`` (the provider deploys the proxy and initializes it).
 3. ConfiguratorLogic, the PoolConfigurator implementation linked to it, ``setPoolConfiguratorImpl``.
-4. One MockAggregator per token (8-decimal USD answer), AaveOracle(provider, assets, sources, no
-   fallback, USD base 0x0, unit 1e8), ``setPriceOracle``; AaveProtocolDataProvider,
-   ``setPoolDataProvider``.
+4. The price sources: one ``SettablePriceFeedSet`` transaction (``solidity/SettablePriceFeedSet.sol``)
+   creates one ``SettablePriceFeed`` per token (Chainlink-style, 8-decimal USD answer: ``decimals``,
+   ``latestAnswer`` -- what AaveOracle reads -- and ``latestRoundData`` with ``updatedAt`` = the block
+   time of the last update) plus a constant USD / USD feed; AaveOracle(provider, assets, sources, no
+   fallback, USD base 0x0, unit 1e8) registers them (its constructor runs the same
+   ``_setAssetsSources`` as ``setAssetSources``, so no extra transaction), ``setPriceOracle``;
+   AaveProtocolDataProvider, ``setPoolDataProvider``.
 5. AToken / StableDebtToken / VariableDebtToken implementations, one
    DefaultReserveInterestRateStrategy per class (``market.RATE_STRATEGIES``), ``initReserves``, then
    per reserve: ``configureReserveAsCollateral``, ``setReserveBorrowing``, ``setReserveFactor``,
    ``setLiquidationProtocolFee``; the e-mode category and its assets.
-6. UiPoolDataProviderV3(ETH/USD aggregator, USD/USD aggregator at 1e8).
+6. UiPoolDataProviderV3(the WETH feed as ETH / USD, the USD / USD feed at 1e8).
 
-Prices move by rewriting the MockAggregator's answer (storage slot 0, ``int256 _latestAnswer``) with
-``anvil_setStorageAt`` and mining a block: every reader of the source (AaveOracle,
-UiPoolDataProviderV3) sees the new price at the next block.
+Prices move with one ``SettablePriceFeedSet.setAnswers`` transaction from the admin (one block): each
+moved token's feed starts a new round stamped with that block's time, so every reader of the source
+(AaveOracle, UiPoolDataProviderV3) sees the new price from that block on, and the adapters' oracle
+freshness (``latestRoundData().updatedAt``) sees the update.
 """
 
 from __future__ import annotations
@@ -40,14 +45,17 @@ from aggregator.devnet.market import (
     price_to_base,
     token_price,
 )
+from aggregator.devnet.solc import compile_devnet_contracts
 from aggregator.devnet.tokens import approve, mint
 from aggregator.devnet.txs import Txs
+from aggregator.errors import ConfigError
 
 __all__ = [
     "POOL_LIBRARIES",
     "AaveDeployment",
     "borrow",
     "deploy_aave",
+    "deploy_price_feeds",
     "pool",
     "set_aave_prices",
     "set_user_emode",
@@ -65,7 +73,8 @@ POOL_LIBRARIES = (
     "PoolLogic",
     "FlashLoanLogic",  # after BorrowLogic: it is linked against it
 )
-_ANSWER_SLOT = "0x0"
+FEED_DECIMALS = 8
+USD_FEED = "USD"  # key of the constant USD / USD feed in deploy_price_feeds' answer
 
 
 @dataclass
@@ -87,11 +96,13 @@ class AaveDeployment:
     admin: str
     rate_strategies: dict[str, str] = field(default_factory=dict)
     libraries: dict[str, str] = field(default_factory=dict)
-    price_sources: dict[str, str] = field(default_factory=dict)  # token symbol -> MockAggregator
+    price_sources: dict[str, str] = field(default_factory=dict)  # token symbol -> SettablePriceFeed
     eth_usd_source: str = ""  # UiPoolDataProviderV3's network base token feed
     atokens: dict[str, str] = field(default_factory=dict)
     variable_debt_tokens: dict[str, str] = field(default_factory=dict)
     emode_category: int = EMODE_ETH.category_id
+    price_feed_set: str = ""  # the SettablePriceFeedSet that created the sources and moves them
+    usd_usd_source: str = ""  # UiPoolDataProviderV3's market reference currency feed (constant 1e8)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -140,12 +151,8 @@ def deploy_aave(
     txs.transact(provider.functions.setPoolConfiguratorImpl(configurator_impl.address), deployer)
     configurator = txs.contract(art("PoolConfigurator"), provider.functions.getPoolConfigurator().call())
 
-    sources: dict[str, str] = {
-        spec.symbol: txs.deploy(
-            art("MockAggregator"), price_to_base(token_price(spec, factor_prices)), sender=deployer
-        ).address
-        for spec in TOKENS
-    }
+    feed_set, feeds = deploy_price_feeds(txs, deployer, factor_prices)
+    sources = {s.symbol: feeds[s.symbol] for s in TOKENS}
     assets = [tokens[s.symbol] for s in TOKENS]
     oracle = txs.deploy(
         art("AaveOracle"),
@@ -228,8 +235,7 @@ def deploy_aave(
     for symbol in e.assets:
         txs.transact(configurator.functions.setAssetEModeCategory(tokens[symbol], e.category_id), deployer)
 
-    usd_source = txs.deploy(art("MockAggregator"), BASE_CURRENCY_UNIT, sender=deployer).address
-    ui = txs.deploy(art("UiPoolDataProviderV3"), sources["WETH"], usd_source, sender=deployer)
+    ui = txs.deploy(art("UiPoolDataProviderV3"), sources["WETH"], feeds[USD_FEED], sender=deployer)
 
     pool_contract = txs.contract(art("Pool"), pool_address)
     atokens: dict[str, str] = {}
@@ -258,16 +264,58 @@ def deploy_aave(
         eth_usd_source=sources["WETH"],
         atokens=atokens,
         variable_debt_tokens=vtokens,
+        price_feed_set=feed_set,
+        usd_usd_source=feeds[USD_FEED],
     )
 
 
+def deploy_price_feeds(
+    txs: Txs, deployer: str, factor_prices: dict[str, Decimal]
+) -> tuple[str, dict[str, str]]:
+    """One transaction: a ``SettablePriceFeedSet`` creating one 8-decimal USD feed per token of
+    ``market.TOKENS`` (answer ``price_to_base(token_price)``) and the USD / USD feed (1e8).
+    Returns the set's address and symbol (or ``USD_FEED``) -> feed address, read from ``feeds()``."""
+    labels = [*(s.symbol for s in TOKENS), USD_FEED]
+    answers = [*(price_to_base(token_price(s, factor_prices)) for s in TOKENS), BASE_CURRENCY_UNIT]
+    feed_set = txs.deploy(
+        compile_devnet_contracts().get("SettablePriceFeedSet").deployable,
+        FEED_DECIMALS,
+        [f"{label} / USD (devnet)" for label in labels],
+        answers,
+        sender=deployer,
+    )
+    created = feed_set.functions.feeds().call()
+    if len(created) != len(labels):
+        raise ConfigError(
+            f"SettablePriceFeedSet created {len(created)} feeds, expected {len(labels)}", source="devnet"
+        )
+    pairs = zip(labels, created, strict=True)
+    feeds: dict[str, str] = {label: Web3.to_checksum_address(a) for label, a in pairs}
+    return feed_set.address, feeds
+
+
 def set_aave_prices(txs: Txs, deployment: AaveDeployment, token_prices: dict[str, Decimal]) -> None:
-    """Rewrite the MockAggregator answer of each given token (USD price) and mine one block."""
-    for symbol, price in token_prices.items():
-        source = deployment.price_sources[symbol]
-        value = "0x" + price_to_base(price).to_bytes(32, "big", signed=True).hex()
-        txs.rpc("anvil_setStorageAt", [source, _ANSWER_SLOT, value])
-    txs.rpc("evm_mine", [])
+    """Set the feed answer (USD, 8 decimals, truncated by ``price_to_base``) of each given token in
+    one ``setAnswers`` transaction from the admin: one block, whose time becomes each feed's
+    ``updatedAt`` (also with no token: a block is mined either way)."""
+    if not deployment.price_feed_set:
+        raise ConfigError(
+            "this devnet's Aave price sources predate the settable feeds: "
+            "run `crossmargin devnet down`, then `up`",
+            source="devnet",
+        )
+    unknown = sorted(set(token_prices) - set(deployment.price_sources))
+    if unknown:
+        raise ConfigError(f"Aave devnet has no price source for {unknown}", source="devnet")
+    feed_set = txs.contract(
+        compile_devnet_contracts().get("SettablePriceFeedSet").deployable, deployment.price_feed_set
+    )
+    symbols = list(token_prices)
+    fn = feed_set.functions.setAnswers(
+        [Web3.to_checksum_address(deployment.price_sources[s]) for s in symbols],
+        [price_to_base(token_prices[s]) for s in symbols],
+    )
+    txs.transact(fn, deployment.admin, what=f"moving the Aave devnet prices of {symbols}")
 
 
 def supply(txs: Txs, deployment: AaveDeployment, user: str, token: str, amount: int) -> None:

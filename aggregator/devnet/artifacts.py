@@ -37,7 +37,6 @@ AAVE_ARTIFACTS: dict[str, str] = {
     "VariableDebtToken": f"{_CORE}/protocol/tokenization/VariableDebtToken.sol/VariableDebtToken.json",
     "AaveOracle": f"{_CORE}/misc/AaveOracle.sol/AaveOracle.json",
     "AaveProtocolDataProvider": f"{_CORE}/misc/AaveProtocolDataProvider.sol/AaveProtocolDataProvider.json",
-    "MockAggregator": f"{_CORE}/mocks/oracle/CLAggregators/MockAggregator.sol/MockAggregator.json",
     "MintableERC20": f"{_CORE}/mocks/tokens/MintableERC20.sol/MintableERC20.json",
     "SupplyLogic": f"{_CORE}/protocol/libraries/logic/SupplyLogic.sol/SupplyLogic.json",
     "BorrowLogic": f"{_CORE}/protocol/libraries/logic/BorrowLogic.sol/BorrowLogic.json",

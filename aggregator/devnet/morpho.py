@@ -1,5 +1,6 @@
 """Deploy the real Morpho Blue (``@morpho-org/morpho-blue`` 1.0.0, compiled here with solcjs 0.8.19)
-with its own ``OracleMock`` (one per market) and ``IrmMock``, create the devnet markets and seed them.
+with one ``FeedGetterOracle`` per market (``solidity/FeedGetterOracle.sol``) and its own ``IrmMock``,
+create the devnet markets and seed them.
 
 Compilation: every file of the package's ``src/`` is a standard-JSON source keyed ``src/...`` (the
 package uses relative imports only), optimizer on (runs 999999 as upstream), viaIR off (3 s instead of
@@ -11,9 +12,15 @@ Setup as the owner (``Morpho(owner)``): ``enableIrm(IrmMock)``, ``enableLltv`` p
 ``supply``s liquidity. Tokens are the devnet's ERC-20s (``aggregator.devnet.tokens``:
 ``MintableERC20`` with name / symbol / decimals and ``mint(address,uint256)``), passed in by symbol.
 
-Prices (``lending.md`` §3.3): ``OracleMock.price()`` is the price of one raw collateral unit in raw loan
-units times 1e36, i.e. ``usd(collateral) / usd(loan) * 10**(36 + loanDecimals - collateralDecimals)``,
-floored (:func:`oracle_price`). The market id is ``keccak256(abi.encode(loanToken, collateralToken,
+Prices (``lending.md`` §3.3): the oracle's ``price()`` is the price of one raw collateral unit in raw
+loan units times 1e36, i.e. ``usd(collateral) / usd(loan) * 10**(36 + loanDecimals -
+collateralDecimals)``, floored (:func:`oracle_price`), from the exact decimal USD prices (not from the
+feeds' 8-decimal answers). ``FeedGetterOracle`` stores that value like morpho-blue's ``OracleMock``
+(same ``price()`` / ``setPrice``), and also answers MorphoChainlinkOracleV2's ``BASE_FEED_1`` /
+``QUOTE_FEED_1`` getters with the collateral / loan token feeds given to :func:`deploy_morpho` (the
+devnet passes Aave's ``SettablePriceFeed`` sources, which ``Devnet.set_price`` moves in the same
+call), so the adapter can measure the oracle's freshness; without feeds the getters are zero.
+The market id is ``keccak256(abi.encode(loanToken, collateralToken,
 oracle, irm, lltv))`` (:func:`market_id`).
 """
 
@@ -34,7 +41,7 @@ from web3.types import TxReceipt
 
 from aggregator.devnet.market import TOKENS, TokenSpec, token_price
 from aggregator.devnet.paths import node_modules
-from aggregator.devnet.solc import Compilation, compile_sources, read_sources
+from aggregator.devnet.solc import Compilation, compile_devnet_contracts, compile_sources, read_sources
 from aggregator.devnet.tokens import approve, mint
 from aggregator.devnet.txs import Txs
 from aggregator.errors import ConfigError
@@ -96,6 +103,7 @@ MORPHO_MARKETS: tuple[MarketSpec, ...] = (
     MarketSpec("wstETH", "USDC", 86 * 10**16),
     MarketSpec("WBTC", "USDC", 77 * 10**16),
 )
+_ZERO = "0x0000000000000000000000000000000000000000"
 DEFAULT_LIQUIDITY = 5_000_000  # whole loan tokens the supplier puts in each market
 
 
@@ -224,12 +232,16 @@ def deploy_morpho(
     supplier: str | None = None,
     liquidity: int = DEFAULT_LIQUIDITY,
     markets: tuple[MarketSpec, ...] = MORPHO_MARKETS,
+    feeds: dict[str, str] | None = None,
 ) -> MorphoDeployment:
-    """Deploy Morpho(owner) + IrmMock + one OracleMock per market, enable the IRM and lltvs, create
-    ``markets`` and have ``supplier`` (default ``owner``) supply ``liquidity`` whole loan tokens each.
+    """Deploy Morpho(owner) + IrmMock + one FeedGetterOracle per market (its price set at deployment),
+    enable the IRM and lltvs, create ``markets`` and have ``supplier`` (default ``owner``) supply
+    ``liquidity`` whole loan tokens each.
 
     ``tokens`` maps symbols to deployed devnet ERC-20s; ``factor_prices`` are the factor USD prices
-    (``market.INITIAL_FACTOR_PRICES``), turned into token prices by ``market.token_price``.
+    (``market.INITIAL_FACTOR_PRICES``), turned into token prices by ``market.token_price``; ``feeds``
+    (symbol -> Chainlink-style feed) gives each oracle's ``BASE_FEED_1`` (collateral) and
+    ``QUOTE_FEED_1`` (loan), the zero address for a token without one.
     """
     compiled = compile_morpho()
     morpho = txs.deploy(compiled.get("Morpho").deployable, owner, sender=owner)
@@ -245,13 +257,20 @@ def deploy_morpho(
         tokens=dict(tokens),
         token_prices={k: str(v) for k, v in prices.items()},
     )
-    oracle_artifact = compiled.get("OracleMock").deployable
+    oracle_artifact = compile_devnet_contracts().get("FeedGetterOracle").deployable
+    feed_of = {k: Web3.to_checksum_address(v) for k, v in (feeds or {}).items()}
     for spec in markets:
         if spec.collateral not in tokens or spec.loan not in tokens:
             raise ConfigError(
                 f"Morpho market {spec.name}: token missing from {sorted(tokens)}", source="devnet"
             )
-        oracle = txs.deploy(oracle_artifact, sender=owner)
+        oracle = txs.deploy(
+            oracle_artifact,
+            feed_of.get(spec.collateral, _ZERO),
+            feed_of.get(spec.loan, _ZERO),
+            _market_price(deployment, spec.collateral, spec.loan),
+            sender=owner,
+        )
         market = MorphoMarket(
             name=spec.name,
             collateral=spec.collateral,
@@ -264,7 +283,6 @@ def deploy_morpho(
             id=market_id(tokens[spec.loan], tokens[spec.collateral], oracle.address, irm, spec.lltv),
         )
         deployment.markets[spec.name] = market
-        _set_market_price(txs, deployment, market)
         txs.transact(morpho.functions.createMarket(market.params), owner, precheck=True)
         amount = liquidity * 10 ** _token_spec(spec.loan).decimals
         if amount:
@@ -281,18 +299,23 @@ def _market(deployment: MorphoDeployment, name: str) -> MorphoMarket:
         ) from None
 
 
-def _set_market_price(txs: Txs, deployment: MorphoDeployment, market: MorphoMarket) -> None:
-    price = oracle_price(
-        Decimal(deployment.token_prices[market.collateral]),
-        Decimal(deployment.token_prices[market.loan]),
-        _token_spec(market.collateral).decimals,
-        _token_spec(market.loan).decimals,
+def _market_price(deployment: MorphoDeployment, collateral: str, loan: str) -> int:
+    """:func:`oracle_price` of the USD token prices last recorded in ``deployment``."""
+    return oracle_price(
+        Decimal(deployment.token_prices[collateral]),
+        Decimal(deployment.token_prices[loan]),
+        _token_spec(collateral).decimals,
+        _token_spec(loan).decimals,
     )
-    set_oracle_price(txs, deployment, market.name, price)
+
+
+def _set_market_price(txs: Txs, deployment: MorphoDeployment, market: MorphoMarket) -> None:
+    set_oracle_price(txs, deployment, market.name, _market_price(deployment, market.collateral, market.loan))
 
 
 def set_oracle_price(txs: Txs, deployment: MorphoDeployment, market_name: str, price: int) -> None:
-    """``OracleMock.setPrice(price)`` for one market (``price`` already in the 1e36 scale)."""
+    """``setPrice(price)`` on one market's oracle (``price`` already in the 1e36 scale; the
+    ``OracleMock`` ABI, which ``FeedGetterOracle`` shares for ``price`` / ``setPrice``)."""
     market = _market(deployment, market_name)
     oracle = txs.contract(compile_morpho().get("OracleMock").deployable, market.oracle)
     txs.transact(oracle.functions.setPrice(price), deployment.owner, precheck=True)

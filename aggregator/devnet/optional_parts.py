@@ -5,7 +5,9 @@
 are owned by another part of the devnet work; this module only calls them. When one is missing, the
 devnet comes up without it and the state's ``notes`` say so (``crossmargin devnet status`` prints
 them). The LP wallet supplies their liquidity; the fund wallet's positions are ``book.MORPHO_BOOK`` and
-``book.COMET_BOOK``. Deployments are stored in the state as their ``to_dict()``.
+``book.COMET_BOOK``. Deployments are stored in the state as their ``to_dict()``. Morpho's market oracles
+name the Aave deployment's price sources (``state.aave["price_sources"]``) as their feeds, so the
+Aave price move of ``Devnet.set_price`` (made before these hooks) refreshes them.
 """
 
 from __future__ import annotations
@@ -44,7 +46,8 @@ def deploy(txs: Txs, state: DevnetState) -> None:
     if morpho is None:
         state.notes.append("morpho skipped: aggregator.devnet.morpho.deploy_morpho is not available")
     else:
-        deployment = morpho.deploy_morpho(txs, owner, tokens, _factor_prices(state), supplier=lp)
+        feeds = dict(state.aave.get("price_sources", {}))  # the oracles name Aave's feeds (BASE/QUOTE_FEED_1)
+        deployment = morpho.deploy_morpho(txs, owner, tokens, _factor_prices(state), supplier=lp, feeds=feeds)
         state.morpho = deployment.to_dict()
     comet = _module("comet", "deploy_comet")
     if comet is None:

@@ -4,18 +4,19 @@ The expected figures are read independently with web3: the pinned block's timest
 (``eth_getBlockByNumber``) minus each feed's ``latestRoundData().updatedAt`` at that block, against the
 heartbeats configured in the test's ``ChainSpec`` (default 3600 s, USDC 86400 s).
 
-Devnet price sources: the Comet stand-in's ``SettablePriceFeed`` serves ``latestRoundData`` (stamped
-with the block time on ``setAnswer``). Aave's ``MockAggregator`` (@aave/core-v3) has only
-``latestAnswer``: the adapter reports the freshness as unknown; the test then points one reserve at a
-``SettablePriceFeed`` through ``AaveOracle.setAssetSources``. Morpho's ``OracleMock`` has no feed
-getters (unknown); the test creates a market whose oracle exposes MorphoChainlinkOracleV2's
-``BASE_FEED_1`` / ``QUOTE_FEED_1`` getters.
+Devnet price sources: every one is a ``SettablePriceFeed`` (``aggregator/devnet/solidity``), which
+serves ``latestRoundData`` stamped with the block time of its last ``setAnswer``. The Comet stand-in
+has its own feeds; Aave's sources (one per reserve, registered in the AaveOracle) are moved by
+``Devnet.set_price``; Morpho's market oracles (``FeedGetterOracle``: a set price plus
+MorphoChainlinkOracleV2's ``BASE_FEED_1`` / ``QUOTE_FEED_1`` getters) name those same Aave feeds.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator, Mapping, Sequence
+from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 import httpx
@@ -35,13 +36,12 @@ from aggregator.alerts.rules import AlertsSettings
 from aggregator.alerts.state import AlertState
 from aggregator.devnet import comet as cm
 from aggregator.devnet import morpho as mo
+from aggregator.devnet.aave import set_aave_prices
 from aggregator.devnet.artifacts import load_artifact
 from aggregator.devnet.market import TOKENS, price_to_base, token_price
 from aggregator.devnet.network import Devnet
-from aggregator.devnet.solc import STANDIN_SETTINGS, compile_devnet_contracts, compile_sources
-from aggregator.devnet.tokens import approve, mint
 from risk.model import AccountStatus, MarginAccount
-from tests.devnet.lending_support import ASSETS, CHAIN, fund_wallet
+from tests.devnet.lending_support import ASSETS, CHAIN
 
 pytestmark = pytest.mark.devnet
 
@@ -56,26 +56,6 @@ LATEST_ROUND_ABI = [
         )],
     }
 ]
-ORACLE_SOURCE = """// SPDX-License-Identifier: Apache-2.0
-pragma solidity 0.8.19;
-
-/// A Morpho oracle with MorphoChainlinkOracleV2's feed getters; the price is set at deployment.
-contract FeedGetterOracle {
-    address public immutable BASE_FEED_1;
-    address public immutable BASE_FEED_2;
-    address public immutable QUOTE_FEED_1;
-    address public immutable QUOTE_FEED_2;
-    uint256 public immutable price;
-
-    constructor(address base1, address quote1, uint256 price_) {
-        BASE_FEED_1 = base1;
-        BASE_FEED_2 = address(0);
-        QUOTE_FEED_1 = quote1;
-        QUOTE_FEED_2 = address(0);
-        price = price_;
-    }
-}
-"""
 CHANNELS = {"ops": {"type": "slack", "webhook_url": "https://hooks.slack.com/services/T0/B0/x"}}
 RULE = {"name": "oracle", "metric": "oracle_stale", "warning": 60, "critical": 7_200, "channels": ["ops"]}
 
@@ -209,97 +189,99 @@ def refresh_comet(devnet: Devnet, dep: cm.CometDeployment) -> None:
     cm.set_comet_prices(devnet.txs, dep, prices)
 
 
-# --- Aave V3 (MockAggregator: no latestRoundData; then a SettablePriceFeed source) --------------
+# --- Aave V3 (the deployed SettablePriceFeed sources, moved by Devnet.set_price) ----------------
 
 
-def test_aave_mock_sources_are_unknown_then_a_round_data_source_is_measured(net: Devnet) -> None:
+def test_aave_deployed_sources_are_measured_and_set_price_refreshes_them(net: Devnet) -> None:
     spec = AaveV3Deployment(chain=CHAIN, pool_addresses_provider=net.aave.pool_addresses_provider)
     fund = net.wallets["fund"]
-    (account,) = read(net, AaveV3Adapter, spec, [fund])
-    feeds = breakdown(account)
-    assert set(feeds) == {"WBTC", "wstETH", "DAI", "WETH"}  # AAVE_BOOK["fund"]
-    assert all("latestRoundData" in str(f["reason"]) for f in feeds.values()), feeds
-    assert "oracle_stale_seconds" not in account.raw
-    assert kinds(decide(account)) == []  # unknown freshness: no observation, no alert
+    aave = net.aave
+    oracle = net.txs.contract(load_artifact("AaveOracle"), aave.oracle)
+    held: dict[str, tuple[str, int]] = {}
+    for symbol in ("WBTC", "wstETH", "DAI", "WETH"):  # AAVE_BOOK["fund"]
+        source = oracle.functions.getSourceOfAsset(net.tokens[symbol]).call()
+        assert Web3.to_checksum_address(source) == Web3.to_checksum_address(aave.price_sources[symbol])
+        held[symbol] = (source, HEARTBEAT)
 
-    # point WBTC at a Chainlink-style feed with the same answer (the Pool's price does not move)
-    wbtc = next(t for t in TOKENS if t.symbol == "WBTC")
-    answer = price_to_base(token_price(wbtc, net.factor_prices))
-    feed = net.txs.deploy(
-        compile_devnet_contracts().get("SettablePriceFeed").deployable, 8, "WBTC / USD", answer,
-        sender=net.wallets["deployer"],
-    )
-    oracle = net.txs.contract(load_artifact("AaveOracle"), net.aave.oracle)
-    net.txs.transact(
-        oracle.functions.setAssetSources([net.tokens["WBTC"]], [feed.address]), net.wallets["deployer"]
-    )
-    (account,) = read(net, AaveV3Adapter, spec, [fund])  # the cached source changed: unknown once
-    assert "changed" in str(breakdown(account)["WBTC"]["reason"])
+    # every source starts a round on the current prices in one block stamped updatedAt
+    refresh_aave(net)
+    update_block = net.w3.eth.get_block("latest")
+    for symbol, (source, _) in held.items():
+        round_data = round_of(net, source, int(update_block["number"]))
+        spec_of_token = next(t for t in TOKENS if t.symbol == symbol)
+        answer = price_to_base(token_price(spec_of_token, net.factor_prices))
+        assert round_data[3] == update_block["timestamp"]  # updatedAt = the update's block time
+        assert round_data[1] == answer == oracle.functions.getAssetPrice(net.tokens[symbol]).call()
     (account,) = read(net, AaveV3Adapter, spec, [fund])
-    held = {"WBTC": (feed.address, HEARTBEAT)}
+    assert set(breakdown(account)) == set(held)
     assert account.raw["oracle_stale_seconds"] == expected_stale(net, account, held) == 0
+    first = decide(account)
+    assert kinds(first) == []
 
+    # no update for longer than the heartbeat: every source is stale, the alert fires
     net.warp(HEARTBEAT + 120)
     (account,) = read(net, AaveV3Adapter, spec, [fund])
     stale = expected_stale(net, account, held)
     assert 120 <= stale == account.raw["oracle_stale_seconds"]
-    assert account.raw["oracle_stalest"] == "WBTC"
-    fired = decide(account)
+    assert account.raw["oracle_stalest"] in held
+    fired = decide(account, first.states)
     assert kinds(fired) == [("fire", "warning")]
+    assert fired.decisions[0].value == stale
 
-    net.txs.transact(feed.functions.setAnswer(answer), net.wallets["deployer"])
+    # Devnet.set_price moves ETH: WETH and wstETH are fresh, WBTC and DAI still stale
+    net.set_price("ETH", net.factor_prices["ETH"])
+    (account,) = read(net, AaveV3Adapter, spec, [fund])
+    stale = expected_stale(net, account, held)
+    assert stale >= 120 and account.raw["oracle_stale_seconds"] == stale
+    feeds = breakdown(account)
+    assert feeds["WETH"]["stale_seconds"] == feeds["wstETH"]["stale_seconds"] == 0
+    assert account.raw["oracle_stalest"] in ("WBTC", "DAI")
+    assert "resolve" not in [d.kind for d in decide(account, fired.states).decisions]
+
+    # ... then BTC and USD: every source is fresh again, the alert resolves
+    net.set_price("BTC", net.factor_prices["BTC"])
+    net.set_price("USD", net.factor_prices["USD"])
     (account,) = read(net, AaveV3Adapter, spec, [fund])
     assert account.raw["oracle_stale_seconds"] == expected_stale(net, account, held) == 0
     assert [d.kind for d in decide(account, fired.states).decisions] == ["resolve"]
 
 
-# --- Morpho Blue (OracleMock: no getters; a market whose oracle has BASE/QUOTE feeds) -----------
+def refresh_aave(devnet: Devnet) -> None:
+    prices = {t.symbol: token_price(t, devnet.factor_prices) for t in TOKENS}
+    set_aave_prices(devnet.txs, devnet.aave, prices)
 
 
-def test_morpho_feed_getters_are_followed_and_the_worst_feed_counts(net: Devnet) -> None:
+def round_of(devnet: Devnet, feed: str, block: int) -> tuple[int, int, int, int, int]:
+    contract = devnet.w3.eth.contract(address=Web3.to_checksum_address(feed), abi=LATEST_ROUND_ABI)
+    values = contract.functions.latestRoundData().call(block_identifier=block)
+    return (int(values[0]), int(values[1]), int(values[2]), int(values[3]), int(values[4]))
+
+
+# --- Morpho Blue (the deployed FeedGetterOracles name the Aave feeds) ----------------------------
+
+
+def test_morpho_deployed_oracles_follow_the_aave_feeds_and_the_worst_feed_counts(net: Devnet) -> None:
     assert net.state.morpho is not None
     dep = mo.MorphoDeployment.from_dict(net.state.morpho)
-    head = int(net.w3.eth.block_number)
+    aave = net.aave
+    market = dep.markets["WETH/USDC"]
+    spec = MorphoBlueDeployment(
+        chain=CHAIN, morpho=dep.morpho, start_block=int(net.w3.eth.block_number), markets=(market.id,)
+    )
     fund = net.wallets["fund"]
-    mock_spec = MorphoBlueDeployment(
-        chain=CHAIN, morpho=dep.morpho, start_block=head, markets=(dep.markets["WETH/USDC"].id,)
-    )
-    (mock_account,) = read(net, MorphoBlueAdapter, mock_spec, [fund])
-    assert "no BASE_FEED/QUOTE_FEED getters" in str(breakdown(mock_account))
-    assert "oracle_stale_seconds" not in mock_account.raw
-
-    deployer = net.wallets["deployer"]
-    settable = compile_devnet_contracts().get("SettablePriceFeed").deployable
-    base = net.txs.deploy(settable, 8, "ETH / USD", 3_000 * 10**8, sender=deployer)
-    quote = net.txs.deploy(settable, 8, "USDC / USD", 10**8, sender=deployer)
-    template = dep.markets["WETH/USDC"]
-    price = int(
-        net.txs.contract(mo.compile_morpho().get("OracleMock").deployable, template.oracle)
-        .functions.price().call()
-    )
-    compiled = compile_sources({"FeedGetterOracle.sol": ORACLE_SOURCE}, STANDIN_SETTINGS)
-    oracle = net.txs.deploy(
-        compiled.get("FeedGetterOracle").deployable, base.address, quote.address, price, sender=deployer
-    )
-    params = (template.loan_token, template.collateral_token, oracle.address, template.irm, template.lltv)
-    morpho = mo.morpho_contract(net.txs, dep)
-    net.txs.transact(morpho.functions.createMarket(params), deployer)
-    market = mo.market_id(*params)
-    wallet = Web3.to_checksum_address("0x0000000000000000000000000000000000a11ce5")
-    fund_wallet(net.w3, wallet)
-    mint(net.txs, template.collateral_token, wallet, 10**18)
-    approve(net.txs, template.collateral_token, wallet, dep.morpho, 10**18)
-    net.txs.transact(morpho.functions.supplyCollateral(params, 10**18, wallet, b""), wallet)
-
-    spec = MorphoBlueDeployment(chain=CHAIN, morpho=dep.morpho, start_block=head, markets=(market,))
-    held = {"WETH BASE_FEED_1": (base.address, HEARTBEAT), "USDC QUOTE_FEED_1": (quote.address, USDC_HEARTBEAT)}
-    (account,) = read(net, MorphoBlueAdapter, spec, [wallet])  # first cycle: getters, then one more batch
+    held = {
+        "WETH BASE_FEED_1": (aave.price_sources["WETH"], HEARTBEAT),
+        "USDC QUOTE_FEED_1": (aave.price_sources["USDC"], USDC_HEARTBEAT),
+    }
+    net.set_price("ETH", net.factor_prices["ETH"])
+    net.set_price("USD", net.factor_prices["USD"])
+    (account,) = read(net, MorphoBlueAdapter, spec, [fund])  # first cycle: getters, then one more batch
     assert set(breakdown(account)) == set(held)
     assert account.raw["oracle_stale_seconds"] == expected_stale(net, account, held) == 0
 
     net.warp(HEARTBEAT + 300)
-    net.txs.transact(quote.functions.setAnswer(10**8), deployer)  # the quote feed alone is fresh
-    (account,) = read(net, MorphoBlueAdapter, spec, [wallet])  # cached getters: round B only
+    net.set_price("USD", net.factor_prices["USD"])  # the quote feed alone is fresh
+    (account,) = read(net, MorphoBlueAdapter, spec, [fund])  # cached getters: round B only
     stale = expected_stale(net, account, held)
     assert stale >= 300
     assert account.raw["oracle_stale_seconds"] == stale
@@ -307,8 +289,12 @@ def test_morpho_feed_getters_are_followed_and_the_worst_feed_counts(net: Devnet)
     fired = decide(account)
     assert kinds(fired) == [("fire", "warning")]
 
-    net.txs.transact(base.functions.setAnswer(3_000 * 10**8), deployer)
-    (account,) = read(net, MorphoBlueAdapter, spec, [wallet])
+    # a real move of ETH refreshes the base feed, and the oracle's price is still the exact 1e36 figure
+    net.set_price("ETH", Decimal("3123.456789123"))
+    (account,) = read(net, MorphoBlueAdapter, spec, [fund])
     assert account.raw["oracle_stale_seconds"] == expected_stale(net, account, held) == 0
     assert [d.kind for d in decide(account, fired.states).decisions] == ["resolve"]
-
+    price_abi = mo.compile_morpho().get("OracleMock").deployable
+    price = net.txs.contract(price_abi, market.oracle).functions.price().call()
+    exact = Fraction(Decimal("3123.456789123")) * 10 ** (36 + 6 - 18)  # USDC at 1 USD
+    assert price == exact.numerator // exact.denominator
