@@ -23,6 +23,18 @@ service for every scheduled or block-driven cycle):
    rows and alert states in ONE transaction (skipped without a repository);
 7. the ``scan --json`` document (``aggregator.report_scan.scan_report``).
 
+Where the steps run: the venue reads (1, and the idle balances of 4) are awaited on the event loop;
+the CPU-heavy and blocking steps run in a worker thread of a small bounded pool (:func:`cycle_executor`,
+``crossmargin-cycle-*``) so that block watchers, the delivery worker and the other portfolios' cycles
+keep running meanwhile: the market state (2: EWMA over stored prices, a database read), the engine and
+the advisor (3-4: numpy releases the GIL in its kernels), the alert decisions (5: reads the stored alert
+states) and the store and the report (6-7). The steps run in the same order with the same inputs, so
+the same ``rng_seed`` gives the same figures. Cancellation (``watch`` at SIGTERM after its grace):
+cancelling the awaiting task during 2-5 abandons the thread's result and stores nothing (the store has
+not begun); once the store has begun it is not interruptible (a thread cannot be), so the task waits
+for the transaction to commit or roll back and only then raises ``CancelledError``
+(:func:`_run_to_completion`): a cancelled cycle has stored everything or nothing.
+
 After ``run_cycle`` returns, the caller wakes the alert delivery worker (outbox rows are only written,
 never sent, here). ``cycle_exit_code`` maps a result to the CLI's exit code; ``critical_chf`` says
 which threshold exit code 4 uses.
@@ -34,11 +46,18 @@ which threshold exit code 4 uses.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import difflib
+import functools
+import os
+import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import ParamSpec, TypeVar
 
 import httpx
 
@@ -70,6 +89,7 @@ __all__ = [
     "DEFAULT_PORTFOLIO",
     "CycleResult",
     "critical_chf",
+    "cycle_executor",
     "cycle_exit_code",
     "ens_chain",
     "resolve_targets",
@@ -345,6 +365,151 @@ def _as_of_accounts(scan: ScanResult) -> bool:
     return any(a.status is not AccountStatus.UNAVAILABLE for a in scan.accounts)
 
 
+# ---------------------------------------------------------------------------------------------
+# off the event loop
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+CYCLE_WORKERS = max(2, min(4, os.cpu_count() or 2))
+"""Threads of :func:`cycle_executor`: cycles of different portfolios compute in parallel up to this
+many steps at once (numpy releases the GIL); a separate pool so that a burst of cycles never queues
+the loop's default executor (DNS lookups of the HTTP client, heartbeat, retention)."""
+
+_pool: list[ThreadPoolExecutor] = []  # the one pool, once created
+_pool_lock = threading.Lock()
+
+
+def cycle_executor() -> ThreadPoolExecutor:
+    """The process-wide pool the cycle's CPU-heavy and blocking steps run in (created on first use;
+    its threads are joined at interpreter exit)."""
+    with _pool_lock:
+        if not _pool:
+            _pool.append(ThreadPoolExecutor(CYCLE_WORKERS, thread_name_prefix="crossmargin-cycle"))
+        return _pool[0]
+
+
+def _submit(fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> asyncio.Future[_T]:
+    """``fn(*args, **kwargs)`` in :func:`cycle_executor`, with the caller's context variables."""
+    context = contextvars.copy_context()
+    call = functools.partial(context.run, fn, *args, **kwargs)
+    return asyncio.get_running_loop().run_in_executor(cycle_executor(), call)
+
+
+async def _off_loop(fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+    """Await ``fn`` in a worker thread. A cancelled caller stops waiting at once; the thread finishes
+    on its own and its result is dropped (only for steps with no side effect)."""
+    return await _submit(fn, *args, **kwargs)
+
+
+async def _run_to_completion(fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+    """Await ``fn`` in a worker thread to its end even when the caller is cancelled meanwhile (the
+    store transaction: it commits or rolls back as a unit); a cancellation that arrived is raised
+    once ``fn`` has returned or failed (a failure then only shows as the cancellation's cause)."""
+    future = _submit(fn, *args, **kwargs)
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError as cancelled:
+        while not future.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait({future})
+        if not future.cancelled() and future.exception() is not None:
+            cancelled.__cause__ = future.exception()
+        raise
+
+
+# ---------------------------------------------------------------------------------------------
+# the steps that run in a worker thread
+
+
+def _assess_and_advise(
+    book: Portfolio,
+    market: MarketState,
+    params: RiskParams,
+    rng_seed: int | None,
+    *,
+    advise_moves: bool,
+    idle: Sequence[IdleBalance],
+) -> tuple[Assessment, str | None]:
+    """``risk.engine.assess`` then, when ``advise_moves``, the rebalancing advice folded into the
+    assessment (steps 3-4); returns the assessment and the advisor's warning, if any."""
+    assessment = assess(book, market, params, rng_seed=rng_seed)
+    if not advise_moves:
+        return assessment, None
+    moves, note = _rebalancing(book, market, params, assessment, rng_seed, idle=idle)
+    if moves:
+        assessment = replace(assessment, rebalancing=moves)
+    return assessment, note
+
+
+def _decide(
+    settings: Settings,
+    repository: Repository | None,
+    book: Portfolio,
+    *,
+    assessment: Assessment | None,
+    now: datetime,
+) -> AlertOutcome:
+    """Step 5: the alert decisions against the stored states of ``book.name`` (a database read)."""
+    previous = repository.load_alert_states(book.name) if repository is not None else {}
+    return decide_alerts(
+        settings.alerts,
+        portfolio=book.name,
+        accounts=book.accounts,
+        assessment=assessment,
+        previous=previous,
+        now=now,
+    )
+
+
+def _store_and_report(
+    repository: Repository | None,
+    scan: ScanResult,
+    book: Portfolio,
+    *,
+    cycle_id: str,
+    started: datetime,
+    assessment: Assessment | None,
+    inputs: MarketInputs,
+    outcome: AlertOutcome | None,
+    threshold: float,
+    extra: tuple[str, ...],
+    idle: Sequence[IdleBalance],
+) -> tuple[int | None, ScanReport]:
+    """Steps 6-7: the one store transaction (without a repository: none) and the report document."""
+    snapshot_id: int | None = None
+    if repository is not None:
+        status = "partial" if scan.any_unavailable else "ok"
+        stored = repository.store_scan(
+            ScanInfo(id=cycle_id, started_at=started, finished_at=datetime.now(UTC), status=status),
+            book.name,
+            book.accounts,
+            assessment,
+            factor_prices=inputs.prices,
+            outbox=outcome.outbox if outcome is not None else (),
+            alert_states=outcome.states if outcome is not None else {},
+            taken_at=started,
+        )
+        snapshot_id = stored.snapshot_id
+    report = scan_report(
+        scan,
+        portfolio=book.name,
+        assessment=assessment,
+        inputs=inputs,
+        alerts=outcome,
+        critical_chf=threshold,
+        snapshot_id=snapshot_id,
+        extra_warnings=extra,
+        generated_at=started,
+        idle_balances=idle,
+    )
+    return snapshot_id, report
+
+
+# ---------------------------------------------------------------------------------------------
+# the cycle
+
+
 async def run_cycle(
     settings: Settings,
     *,
@@ -359,15 +524,16 @@ async def run_cycle(
     registry: Mapping[str, type[VenueAdapter]] = REGISTRY,
     scan_id: str | None = None,
 ) -> CycleResult:
-    """One cycle for one portfolio (see the module docstring). ``now`` is the cycle time (the market
-    state's ``as_of``, the alert clock); ``scan_id`` makes a retried store a no-op (default: new)."""
+    """One cycle for one portfolio (see the module docstring: the steps, and which run in a worker
+    thread). ``now`` is the cycle time (the market state's ``as_of``, the alert clock); ``scan_id``
+    makes a retried store a no-op (default: new)."""
     started = now or datetime.now(UTC)
     cycle_id = scan_id or uuid.uuid4().hex
     scan = await run_scan(settings, wallets, only=only, http=http, progress=progress, registry=registry)
     book = Portfolio(name=portfolio, accounts=tuple(scan.accounts))
     params = settings.risk.to_params()
     engine = repository.engine if repository is not None else None
-    inputs = build_market(book, params, as_of=started, engine=engine)
+    inputs = await _off_loop(build_market, book, params, as_of=started, engine=engine)
     market = inputs.estimate.state
     balances, idle_warnings = await _read_idle(settings, scan, http)
     assets = asset_map(settings)
@@ -376,53 +542,21 @@ async def run_cycle(
     assessment: Assessment | None = None
     extra: list[str] = list(idle_warnings)
     if book.accounts:
-        assessment = assess(book, market, params, rng_seed=rng_seed)
-        if _as_of_accounts(scan):
-            moves, note = _rebalancing(book, market, params, assessment, rng_seed, idle=idle)
-            if note:
-                extra.append(note)
-            if moves:
-                assessment = replace(assessment, rebalancing=moves)
+        assessment, note = await _off_loop(
+            _assess_and_advise, book, market, params, rng_seed, advise_moves=_as_of_accounts(scan), idle=idle
+        )
+        if note:
+            extra.append(note)
 
     outcome: AlertOutcome | None = None
     if settings.alerts.rules:
-        previous = repository.load_alert_states(portfolio) if repository is not None else {}
-        outcome = decide_alerts(
-            settings.alerts,
-            portfolio=portfolio,
-            accounts=book.accounts,
-            assessment=assessment,
-            previous=previous,
-            now=started,
-        )
+        outcome = await _off_loop(_decide, settings, repository, book, assessment=assessment, now=started)
 
     threshold, _source = critical_chf(settings, portfolio)
-    snapshot_id: int | None = None
-    if repository is not None:
-        status = "partial" if scan.any_unavailable else "ok"
-        stored = repository.store_scan(
-            ScanInfo(id=cycle_id, started_at=started, finished_at=datetime.now(UTC), status=status),
-            portfolio,
-            book.accounts,
-            assessment,
-            factor_prices=inputs.prices,
-            outbox=outcome.outbox if outcome is not None else (),
-            alert_states=outcome.states if outcome is not None else {},
-            taken_at=started,
-        )
-        snapshot_id = stored.snapshot_id
-
-    report = scan_report(
-        scan,
-        portfolio=portfolio,
-        assessment=assessment,
-        inputs=inputs,
-        alerts=outcome,
-        critical_chf=threshold,
-        snapshot_id=snapshot_id,
-        extra_warnings=tuple(extra),
-        generated_at=started,
-        idle_balances=idle,
+    snapshot_id, report = await _run_to_completion(
+        _store_and_report, repository, scan, book, cycle_id=cycle_id, started=started,
+        assessment=assessment, inputs=inputs, outcome=outcome, threshold=threshold, extra=tuple(extra),
+        idle=idle,
     )
     return CycleResult(
         scan=scan,

@@ -11,9 +11,13 @@ Two things start a cycle:
   when the cycle ends (however many blocks arrived meanwhile).
 
 The cycle runs in its own task, shielded from the job's cancellation (APScheduler cancels its pending
-futures on shutdown); :meth:`stop` lets it finish within ``grace`` seconds, then cancels it. The
-store is one database transaction awaited as a unit, so a cancelled cycle stores either everything
-(the transaction had begun) or nothing (cancelled at an await before it).
+futures on shutdown); :meth:`stop` lets it finish within ``grace`` seconds, then cancels it. Its
+CPU-heavy and blocking steps (market state, engine, advisor, alert decisions, store) run in worker
+threads (``aggregator.pipeline.cycle_executor``), so while one portfolio computes or stores, the other
+portfolios' cycles, the block watchers and the delivery worker keep running. The store is one database
+transaction awaited to its end even when the task is cancelled meanwhile (the cancellation is raised
+after it), so a cancelled cycle stores either everything (the transaction had begun) or nothing
+(cancelled at an await before it: the venue reads or a computing step, whose result is dropped).
 """
 
 from __future__ import annotations

@@ -7,8 +7,10 @@ Jobs (memory job store; ids are stable):
 - ``cycle:<portfolio>``: ``IntervalTrigger(interval)``, first run at start (staggered by 0.25 s per
   portfolio), ``coalesce=True``, ``max_instances=1``, ``misfire_grace_time`` from ``[watch]``; the job
   function is :meth:`PortfolioRunner.scheduled`, which runs ``aggregator.pipeline.run_cycle`` (scan ->
-  assess -> alert decisions -> one store transaction) and wakes the delivery worker when the cycle
-  stored outbox rows;
+  assess -> alert decisions -> one store transaction; the computing and database steps in worker
+  threads of ``aggregator.pipeline.cycle_executor``, so the loop keeps serving the block watchers, the
+  worker and the other portfolios meanwhile) and wakes the delivery worker when the cycle stored
+  outbox rows;
 - ``heartbeat``: every ``heartbeat_interval``: ``decide_heartbeat`` per portfolio with the time of its
   last completed cycle (the service's start time until the first one completes), stored through
   ``Repository.store_alert_outcome`` (it fires when the monitor's last completed cycle is too old per

@@ -1,37 +1,69 @@
 """The watch service's parts that need no chain: [watch] config, structured logs and their redaction,
 the per-portfolio runner (one cycle in flight, debounce, coalescing, clean stop), the block watcher's
-fallback to polling on an HTTP-only endpoint, and the webhook receiver's own signature check against
-the project's signer."""
+fallback to polling on an HTTP-only endpoint, the webhook receiver's own signature check against
+the project's signer, and the cycle's engine and store steps off the event loop (the loop keeps
+serving while a store waits on a locked SQLite database; cancellation mid-store and mid-engine; same
+seed, same figures)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
+import itertools
 import json
 import logging
+import math
+import sqlite3
+import threading
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sqlalchemy.engine import Engine
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from adapters.addresses import ChecksumAddress
+from adapters.base import BlockRef
 from adapters.specs import ChainSpec
+from aggregator import pipeline
 from aggregator.alerts.signing import SignatureError, generate_secret, signature_headers, verify
-from aggregator.config import load_config
+from aggregator.config import Settings, load_config
+from aggregator.db.migrate import open_database
+from aggregator.db.models import AccountSnapshot, Snapshot
+from aggregator.db.repository import Repository
 from aggregator.devnet.webhook_receiver import WebhookReceiver, verify_standard_webhook
 from aggregator.errors import ConfigError
+from aggregator.pipeline import CycleResult, run_cycle
 from aggregator.service.blocks import BlockWatcher, NewBlock, ws_url_for
 from aggregator.service.logs import configure_logging, log_event
 from aggregator.service.runner import CycleDone, PortfolioRunner, WatchTarget
 from aggregator.service.settings import WatchSettings
+from aggregator.service.watch import WatchService
+from risk.assessment import Assessment
+from risk.engine import assess
+from risk.model import (
+    AsOf,
+    FactorId,
+    LendingModel,
+    LendingParams,
+    MarginAccount,
+    MarginModel,
+    Position,
+    PositionKind,
+)
+from tests.support.cli import FakeHttpAdapter, register
 from tests.support.local_server import serve
 
 # ----------------------------------------------------------------------------------------------
@@ -305,3 +337,235 @@ def test_receiver_verification_agrees_with_the_signer(body: bytes, message_id: s
         theirs = False
     assert ours == theirs
     assert ours == (abs(skew) <= 300 and sent == body)
+
+
+# ----------------------------------------------------------------------------------------------
+# the cycle's engine and store steps run off the event loop
+#
+# One test-double lending venue (``derive`` family, nothing leaves the machine): 10 WETH at 3,000 with
+# LT 0.825 against 23,500 USDC, so h = 8.25 P / 23,500 = 1.0532 at 3,000 (near enough to 1 for a
+# non-zero 24 h p_liq). The database is a real SQLite file; a second connection in its own thread holds
+# SQLite's write lock (``BEGIN IMMEDIATE``) for a fixed time, so the cycle's store transaction waits
+# for it (busy_timeout 5 s) deterministically.
+
+WALLET = ChecksumAddress("0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266")
+DEBT = 23_500
+LT = LendingParams(ltv=Decimal("0.8"), liquidation_threshold=Decimal("0.825"), liquidation_bonus=Decimal("0.05"))
+HOLD_S = 1.5
+
+
+class Lender(FakeHttpAdapter):
+    family = "derive"
+    margin_model: ClassVar[MarginModel] = LendingModel()
+
+    async def read_accounts(
+        self, wallets: Sequence[ChecksumAddress], *, block: BlockRef | None = None
+    ) -> list[MarginAccount]:
+        positions = (
+            Position(token="WETH", factor=FactorId("ETH"), kind=PositionKind.COLLATERAL, quantity=Decimal(10),
+                     price=Decimal(3000), lending=LT),
+            Position(token="USDC", factor=FactorId("USD"), kind=PositionKind.DEBT, quantity=Decimal(-DEBT),
+                     price=Decimal(1)),
+        )
+        return [MarginAccount(venue=self.family, deployment=self.deployment, account_id="lend", wallet=w,
+                              margin_model=self.margin_model, positions=positions,
+                              as_of=AsOf(timestamp=datetime.now(UTC)))
+                for w in wallets if w == WALLET]
+
+
+@pytest.fixture
+def book_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    register(monkeypatch, Lender)
+    path = tmp_path / "config.toml"
+    path.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "watch.db"}"\n[risk]\nmc_paths = 4000\n')
+    return load_config(path, environ={"HOME": str(tmp_path)}).settings
+
+
+class WriteLock:
+    """SQLite's write lock on ``path``, held by another connection in its own thread for ``seconds``
+    (released by that thread's clock, never by the event loop under test)."""
+
+    def __init__(self, path: Path, seconds: float) -> None:
+        self.path, self.seconds = path, seconds
+        self.locked = threading.Event()
+        self.released_at = math.inf
+        self._thread = threading.Thread(target=self._hold, name="write-lock", daemon=True)
+
+    def _hold(self) -> None:
+        connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            self.locked.set()
+            time.sleep(self.seconds)
+            self.released_at = time.monotonic()
+            connection.execute("ROLLBACK")
+        finally:
+            connection.close()
+
+    def __enter__(self) -> WriteLock:
+        self._thread.start()
+        assert self.locked.wait(10), "could not take the write lock"
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._thread.join(self.seconds + 10)
+
+
+async def _tick(ticks: list[float], stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        ticks.append(time.monotonic())
+        await asyncio.sleep(0.02)
+
+
+def _longest_gap(ticks: Sequence[float], start: float, end: float) -> float:
+    """The longest time in [start, end] without a tick."""
+    inside = [start, *(t for t in ticks if start < t < end), end]
+    return max(b - a for a, b in itertools.pairwise(inside))
+
+
+def _stored(engine: Engine) -> tuple[int, list[float]]:
+    with engine.connect() as conn:
+        snapshots = conn.execute(sa.select(sa.func.count()).select_from(Snapshot)).scalar_one()
+        healths = [float(h) for h in conn.execute(sa.select(AccountSnapshot.health)).scalars() if h is not None]
+    return snapshots, healths
+
+
+async def test_the_loop_keeps_serving_while_a_cycle_waits_on_a_locked_database(
+    book_settings: Settings, tmp_path: Path
+) -> None:
+    """A watch cycle whose store waits 1.5 s for SQLite's write lock: meanwhile an asyncio ticker (every
+    20 ms) and a block watcher polling a local RPC server (every 50 ms, a new head per poll) keep
+    running. Before the steps moved off the loop, the loop froze for the whole wait."""
+    engine = open_database(book_settings)
+    head = [100]
+
+    async def rpc(request: Request) -> JSONResponse:
+        body = await request.json()
+        head[0] += 1
+        return JSONResponse({"jsonrpc": "2.0", "id": body["id"], "result": hex(head[0])})
+
+    cycle_started: list[float] = []
+
+    async def cycle(
+        settings: Settings, *, portfolio: str, wallets: Sequence[ChecksumAddress], only: str | None = None,
+        repository: Repository | None = None, http: httpx.AsyncClient | None = None,
+    ) -> CycleResult:
+        cycle_started.append(time.monotonic())
+        return await run_cycle(settings, portfolio=portfolio, wallets=wallets, only=only,
+                               repository=repository, http=http, rng_seed=7)
+
+    done: asyncio.Queue[tuple[float, CycleResult | Exception]] = asyncio.Queue()
+    target = WatchTarget("book", (WALLET,), interval=3600, only="derive")
+    service = WatchService(book_settings, engine, [target], cycle_fn=cycle,
+                           on_cycle=lambda _t, r: done.put_nowait((time.monotonic(), r)),
+                           on_failure=lambda _t, e: done.put_nowait((time.monotonic(), e)))
+    ticks: list[float] = []
+    blocks: list[NewBlock] = []
+    stop, ticker_stop = asyncio.Event(), asyncio.Event()
+    with serve(Starlette(routes=[Route("/", rpc, methods=["POST"])])) as url:
+        spec = ChainSpec(chain_id=1, rpc_urls=(url + "/",), block_time_seconds=1)
+        async with httpx.AsyncClient() as http:
+            watcher = BlockWatcher("c", spec, WatchSettings(block_source="poll", block_poll_interval=0.05),
+                                   http, blocks.append)
+            watcher_task = asyncio.create_task(watcher.run())
+            ticker = asyncio.create_task(_tick(ticks, ticker_stop))
+            try:
+                with WriteLock(tmp_path / "watch.db", HOLD_S) as lock:
+                    service_task = asyncio.create_task(service.run(stop))
+                    finished_at, result = await asyncio.wait_for(done.get(), 60)
+                stop.set()
+                await service_task
+            finally:
+                ticker_stop.set()
+                watcher_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher_task
+                await ticker
+                engine.dispose()
+    assert not isinstance(result, Exception), result
+    start = cycle_started[0]
+    assert finished_at >= lock.released_at > start  # the store really waited for the lock
+    gap = _longest_gap(ticks, start, finished_at)
+    assert gap < 0.5, f"the event loop was frozen for {gap:.2f} s during the cycle"
+    during = [b for b in blocks if start < b.seen_at < lock.released_at]
+    assert len(during) >= 3, f"only {len(during)} new block(s) seen while the store waited"
+    # and the cycle is whole: stored once, with the closed-form health
+    snapshots, healths = _stored(engine)
+    assert snapshots == 1 and result.snapshot_id is not None
+    assert healths == pytest.approx([8.25 * 3000 / DEBT], rel=1e-9)
+
+
+async def test_a_cycle_cancelled_inside_its_store_waits_for_the_transaction_then_cancels(
+    book_settings: Settings, tmp_path: Path
+) -> None:
+    """Cancelling the cycle's task while its store waits for the write lock: the transaction still runs
+    to its end (a thread cannot be interrupted), the task raises CancelledError only after it, and the
+    snapshot is stored whole, exactly once."""
+    engine = open_database(book_settings)
+    entered = threading.Event()
+
+    class Probed(Repository):
+        def store_scan(self, *args: Any, **kwargs: Any) -> Any:
+            entered.set()
+            return super().store_scan(*args, **kwargs)
+
+    try:
+        with WriteLock(tmp_path / "watch.db", HOLD_S) as lock:
+            task = asyncio.create_task(run_cycle(book_settings, portfolio="book", wallets=[WALLET],
+                                                 only="derive", repository=Probed(engine), rng_seed=7))
+            assert await asyncio.to_thread(entered.wait, 30)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            ended = time.monotonic()
+        assert ended >= lock.released_at  # it waited for the store instead of leaving it half done
+        snapshots, healths = _stored(engine)
+    finally:
+        engine.dispose()
+    assert snapshots == 1 and healths == pytest.approx([8.25 * 3000 / DEBT], rel=1e-9)
+
+
+async def test_a_cycle_cancelled_inside_the_engine_stores_nothing(
+    book_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cancelling while the engine computes (in its worker thread): the task ends at once, the
+    computation's result is dropped, and nothing is stored."""
+    engine = open_database(book_settings)
+    entered, finished = threading.Event(), threading.Event()
+    real = pipeline.assess
+
+    def probed(*args: Any, **kwargs: Any) -> Assessment:
+        entered.set()
+        try:
+            time.sleep(1.0)  # a slower engine: the cancellation lands while it runs
+            return real(*args, **kwargs)
+        finally:
+            finished.set()
+
+    monkeypatch.setattr(pipeline, "assess", probed)
+    try:
+        task = asyncio.create_task(run_cycle(book_settings, portfolio="book", wallets=[WALLET], only="derive",
+                                             repository=Repository(engine), rng_seed=7))
+        assert await asyncio.to_thread(entered.wait, 30)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert not finished.is_set()  # the task did not wait for the engine
+        assert await asyncio.to_thread(finished.wait, 30)
+        await asyncio.sleep(0.2)
+        assert _stored(engine) == (0, [])
+    finally:
+        engine.dispose()
+
+
+async def test_same_seed_same_figures_off_the_loop(book_settings: Settings) -> None:
+    """Two cycles with one seed give the same p_liq, and the same as ``risk.engine.assess`` called
+    directly on this thread with the cycle's own inputs (the worker thread changes nothing)."""
+    first = await run_cycle(book_settings, portfolio="book", wallets=[WALLET], only="derive", rng_seed=11)
+    second = await run_cycle(book_settings, portfolio="book", wallets=[WALLET], only="derive", rng_seed=11)
+    assert first.assessment is not None and second.assessment is not None
+    direct = assess(first.portfolio, first.market, book_settings.risk.to_params(), rng_seed=11)
+    p_liq = first.assessment.p_liq
+    assert p_liq is not None and 0 < p_liq < 1
+    assert second.assessment.p_liq == p_liq == direct.p_liq
+    assert first.assessment.chf == pytest.approx(8.25 * 3000 / DEBT, rel=1e-9)
