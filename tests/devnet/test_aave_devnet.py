@@ -9,16 +9,27 @@ lending.md`` §1.2): ``coll_i = amount*price // unit``; ``avgLT = Σ coll_i*LT_i
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
+from typing import Any
 
+import httpx
 import pytest
 
+from adapters.aave_v3 import AaveV3Adapter
+from adapters.addresses import ChecksumAddress as Address
+from adapters.base import AdapterContext, BlockRef, Call, CallResult
+from adapters.evm import EvmChainReader
+from adapters.specs import AaveV3Deployment
 from aggregator.devnet.aave import pool
 from aggregator.devnet.artifacts import load_artifact
 from aggregator.devnet.book import AAVE_BOOK
 from aggregator.devnet.network import Devnet
 from aggregator.devnet.tokens import approve, erc20, mint
 from aggregator.devnet.txs import TxError
+from risk.model import AccountStatus, MarginAccount
+from tests.devnet.lending_support import ASSETS, CHAIN, chain_spec
 
 pytestmark = pytest.mark.devnet
 
@@ -176,3 +187,66 @@ def test_warp_accrues_interest(fresh_devnet: Devnet) -> None:
     assert debt_after > debt_before
     # USDC utilization is under 1 %: a day's interest on 15,000 USDC is cents, not dollars
     assert debt_after - debt_before < 1 * 10**8
+
+
+
+class _WarpAfterRoundA:
+    """A real reader that, right after the cycle's first multi-call ``call_many`` (round A:
+    ``getUserAccountData`` and co.), warps the devnet a day ahead and mines a block: the
+    block-landing-mid-cycle case, with interest accruing in the new block."""
+
+    def __init__(self, inner: EvmChainReader, devnet: Devnet) -> None:
+        self.inner = inner
+        self.chain = inner.chain
+        self.chain_id = inner.chain_id
+        self.spec = inner.spec
+        self.devnet = devnet
+        self.warped_to: int | None = None
+
+    async def pin(self) -> BlockRef:
+        return await self.inner.pin()
+
+    async def call_many(self, calls: Sequence[Call], block: BlockRef) -> list[CallResult]:
+        results = await self.inner.call_many(calls, block)
+        if self.warped_to is None and len(calls) > 1:
+            self.warped_to = self.devnet.warp(86_400)
+        return results
+
+    async def get_logs(self, **kwargs: Any) -> list[Mapping[str, object]]:
+        return await self.inner.get_logs(**kwargs)
+
+
+def test_a_block_landing_mid_cycle_does_not_leak_into_the_cycle(fresh_devnet: Devnet) -> None:
+    """Every figure of one cycle is of the pinned block, though a block a day later is mined between
+    round A (getUserAccountData) and round B (balances, indices): the venue data we keep equals the
+    Pool's ``getUserAccountData`` at the pinned block (read independently by web3), our exact
+    reproduction equals it too, and the head's figures differ (interest accrued)."""
+    net = fresh_devnet
+    wallets = [net.wallets[n] for n in ("hedged", "fund", "near_liquidation", "emode", "lp")]
+    spec = AaveV3Deployment(chain=CHAIN, pool_addresses_provider=net.aave.pool_addresses_provider)
+
+    async def run() -> tuple[_WarpAfterRoundA, list[MarginAccount]]:
+        async with httpx.AsyncClient() as http:
+            reader = _WarpAfterRoundA(EvmChainReader(chain=CHAIN, spec=chain_spec(net.rpc_url), http=http), net)
+            context = AdapterContext(http=http, chains={CHAIN: reader}, assets=ASSETS)
+            adapter = AaveV3Adapter(instance="devnet", spec=spec, context=context)
+            return reader, await adapter.read_accounts([Address(w) for w in wallets])
+
+    reader, accounts = asyncio.run(run())
+    assert reader.warped_to is not None
+    blocks = {a.as_of.block_number for a in accounts}
+    assert len(blocks) == 1
+    (pinned,) = blocks
+    assert pinned is not None and net.w3.eth.block_number > pinned
+    p = pool(net.txs, net.aave)
+    by_wallet = {a.wallet.lower(): a for a in accounts}
+    moved = 0
+    for w in wallets:
+        account = by_wallet[w.lower()]
+        assert account.status is AccountStatus.OK, account.status_reason
+        at_pin = tuple(p.functions.getUserAccountData(w).call(block_identifier=pinned))
+        at_head = tuple(p.functions.getUserAccountData(w).call(block_identifier="latest"))
+        assert account.raw["venue_account_data"] == at_pin
+        assert account.raw["exact_account_data"] == at_pin
+        moved += at_head != at_pin
+    assert moved >= 1  # the borrowers' debt grew at the head: the check above tells blocks apart
