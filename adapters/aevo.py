@@ -62,7 +62,13 @@ from adapters.base import AdapterContext
 from adapters.errors import VenueDataError, VenueUnavailable
 from adapters.http import DecimalString, JsonModel, JsonResponse, parse_model
 from adapters.http_adapter import CredentialedVenueAdapter, secret_value
-from adapters.venue_common import Warnings, cash_position, greeks_raw, resolve_symbol, spot_position
+from adapters.venue_common import (
+    Warnings,
+    cash_position,
+    greeks_raw,
+    marked_position,
+    spot_position,
+)
 from risk.errors import RiskInputError
 from risk.model import (
     AsOf,
@@ -73,8 +79,6 @@ from risk.model import (
     OptionsScenarioModel,
     PerpParams,
     Position,
-    PositionKind,
-    PriceSource,
     StandardMarginModel,
 )
 
@@ -176,15 +180,9 @@ def _option(p: AevoPosition, qty: Decimal, index: Decimal, assets: AssetMap, war
     o = p.option
     if o is None:
         raise VenueDataError(f"{p.instrument_name}: OPTION without its option object", venue=VENUE)
-    info = resolve_symbol(assets, p.asset, VENUE, warnings)
-    return Position(
-        token=p.instrument_name,
-        factor=info.factor,
-        basis_factor=info.basis,
-        kind=PositionKind.OPTION,
-        quantity=qty,
-        price=p.mark_price,
-        price_source=PriceSource.MARK,
+    return marked_position(
+        assets, p.asset, token=p.instrument_name, quantity=qty, mark=p.mark_price, venue=VENUE,
+        warnings=warnings,
         option=OptionParams(
             strike=o.strike,
             expiry=datetime.fromtimestamp(int(o.expiry) / 1e9, tz=UTC),
@@ -197,20 +195,14 @@ def _option(p: AevoPosition, qty: Decimal, index: Decimal, assets: AssetMap, war
 
 
 def _perp(p: AevoPosition, qty: Decimal, index: Decimal, assets: AssetMap, warnings: Warnings) -> Position:
-    info = resolve_symbol(assets, p.asset, VENUE, warnings)
     notional = abs(qty) * p.mark_price
     if p.maintenance_margin is None:
         warnings.append(f"{VENUE}: {p.instrument_name} reports no maintenance_margin; its requirement is 0")
     mm = abs(p.maintenance_margin) if p.maintenance_margin is not None else Decimal(0)
     fraction = min(Decimal(1), mm / notional) if notional > 0 else Decimal(0)
-    return Position(
-        token=p.instrument_name,
-        factor=info.factor,
-        basis_factor=info.basis,
-        kind=PositionKind.PERP,
-        quantity=qty,
-        price=p.mark_price,
-        price_source=PriceSource.MARK,
+    return marked_position(
+        assets, p.asset, token=p.instrument_name, quantity=qty, mark=p.mark_price, venue=VENUE,
+        warnings=warnings,
         perp=PerpParams(
             entry_price=p.avg_entry_price,
             margin_tiers=(MarginTier(Decimal(0), fraction),),

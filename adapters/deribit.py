@@ -89,7 +89,7 @@ from adapters.venue_common import (
     Warnings,
     cash_position,
     greeks_raw,
-    resolve_symbol,
+    marked_position,
     rpc_result,
     spot_position,
 )
@@ -103,7 +103,6 @@ from risk.model import (
     OptionParams,
     PerpParams,
     Position,
-    PositionKind,
     PriceSource,
     StandardMarginModel,
 )
@@ -301,7 +300,6 @@ def summary_account(
             continue
         size = _sign_checked(p)
         coin = index_usd if inst.inverse else Decimal(1)
-        info = resolve_symbol(assets, inst.base_currency, VENUE, warnings)
         if p.kind == "option":
             ticker = tickers.get(p.instrument_name)
             if ticker is None or ticker.mark_iv is None:
@@ -309,14 +307,9 @@ def summary_account(
             if inst.strike is None or inst.option_type is None:
                 raise VenueDataError(f"{p.instrument_name}: no strike/option_type", venue=VENUE)
             out.append(
-                Position(
-                    token=p.instrument_name,
-                    factor=info.factor,
-                    basis_factor=info.basis,
-                    kind=PositionKind.OPTION,
-                    quantity=size,
-                    price=p.mark_price * coin,
-                    price_source=PriceSource.MARK,
+                marked_position(
+                    assets, inst.base_currency, token=p.instrument_name, quantity=size,
+                    mark=p.mark_price * coin, venue=VENUE, warnings=warnings,
                     option=OptionParams(
                         strike=inst.strike,
                         expiry=datetime.fromtimestamp(inst.expiration_timestamp / 1000, tz=UTC),
@@ -342,14 +335,9 @@ def summary_account(
             at_index = futures_mm_fraction(inst.base_currency, coins) * p.index_price / p.mark_price
             fraction = min(Decimal(1), at_index)
             out.append(
-                Position(
-                    token=p.instrument_name,
-                    factor=info.factor,
-                    basis_factor=info.basis,
-                    kind=PositionKind.PERP,
-                    quantity=qty,
-                    price=p.mark_price,
-                    price_source=PriceSource.MARK,
+                marked_position(
+                    assets, inst.base_currency, token=p.instrument_name, quantity=qty,
+                    mark=p.mark_price, venue=VENUE, warnings=warnings,
                     perp=PerpParams(
                         entry_price=p.average_price,
                         margin_tiers=(MarginTier(Decimal(0), fraction),),

@@ -60,7 +60,7 @@ from adapters.venue_common import (
     as_of_seconds,
     cash_position,
     greeks_raw,
-    resolve_symbol,
+    marked_position,
     rpc_result,
     spot_position,
 )
@@ -74,8 +74,6 @@ from risk.model import (
     OptionsScenarioModel,
     PerpParams,
     Position,
-    PositionKind,
-    PriceSource,
 )
 
 __all__ = [
@@ -237,7 +235,6 @@ def _option(
     p: WatchPosition, inst: Instrument, now: datetime, assets: AssetMap, warnings: Warnings
 ) -> Position:
     assert inst.expiry is not None and inst.strike is not None and inst.option_type is not None
-    info = resolve_symbol(assets, inst.underlying, VENUE, warnings)
     iv = implied_vol(
         float(p.mark_price),
         float(p.index_price),
@@ -247,14 +244,9 @@ def _option(
     )
     if iv is None:
         warnings.append(f"{VENUE}: {p.instrument_name}: no implied vol for mark {p.mark_price}; IV set to 0")
-    return Position(
-        token=p.instrument_name,
-        factor=info.factor,
-        basis_factor=info.basis,
-        kind=PositionKind.OPTION,
-        quantity=p.amount,
-        price=p.mark_price,
-        price_source=PriceSource.MARK,
+    return marked_position(
+        assets, inst.underlying, token=p.instrument_name, quantity=p.amount, mark=p.mark_price,
+        venue=VENUE, warnings=warnings,
         option=OptionParams(
             strike=inst.strike,
             expiry=inst.expiry,
@@ -266,19 +258,13 @@ def _option(
 
 
 def _perp(p: WatchPosition, inst: Instrument, assets: AssetMap, warnings: Warnings) -> Position:
-    info = resolve_symbol(assets, inst.underlying, VENUE, warnings)
     notional = abs(p.amount) * p.mark_price
     fraction = (
         abs(p.maintenance_margin) / notional if p.maintenance_margin != 0 and notional > 0 else SM_PERP_MM
     )
-    return Position(
-        token=p.instrument_name,
-        factor=info.factor,
-        basis_factor=info.basis,
-        kind=PositionKind.PERP,
-        quantity=p.amount,
-        price=p.mark_price,
-        price_source=PriceSource.MARK,
+    return marked_position(
+        assets, inst.underlying, token=p.instrument_name, quantity=p.amount, mark=p.mark_price,
+        venue=VENUE, warnings=warnings,
         perp=PerpParams(
             entry_price=p.mark_price - p.mark_value / p.amount,
             margin_tiers=(MarginTier(Decimal(0), min(fraction, Decimal(1))),),

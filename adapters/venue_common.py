@@ -17,7 +17,7 @@ from typing import Any
 from adapters.assets import AssetInfo, AssetMap
 from adapters.errors import VenueDataError, VenueUnavailable
 from adapters.http import JsonModel, parse_model
-from risk.model import AsOf, Position, PositionKind, PriceSource
+from risk.model import AsOf, OptionParams, PerpParams, Position, PositionKind, PriceSource
 
 __all__ = [
     "Warnings",
@@ -25,6 +25,7 @@ __all__ = [
     "as_of_seconds",
     "cash_position",
     "greeks_raw",
+    "marked_position",
     "resolve_symbol",
     "rpc_result",
     "spot_position",
@@ -68,6 +69,36 @@ def spot_position(
         quantity=quantity,
         price=price,
         price_source=price_source,
+    )
+
+
+def marked_position(
+    assets: AssetMap,
+    symbol: str,
+    *,
+    token: str,
+    quantity: Decimal,
+    mark: Decimal,
+    venue: str,
+    warnings: Warnings,
+    perp: PerpParams | None = None,
+    option: OptionParams | None = None,
+) -> Position:
+    """A PERP (``perp`` given) or OPTION (``option`` given) on ``symbol``'s factor, named ``token`` (the
+    venue's instrument), ``quantity`` held at the venue's ``mark`` price."""
+    if (perp is None) == (option is None):
+        raise ValueError(f"{token}: give exactly one of perp / option parameters")
+    info = resolve_symbol(assets, symbol, venue, warnings)
+    return Position(
+        token=token,
+        factor=info.factor,
+        basis_factor=info.basis,
+        kind=PositionKind.PERP if perp is not None else PositionKind.OPTION,
+        quantity=quantity,
+        price=mark,
+        price_source=PriceSource.MARK,
+        perp=perp,
+        option=option,
     )
 
 
