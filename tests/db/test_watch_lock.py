@@ -27,9 +27,12 @@ with single_watch(engine):
 
 
 def test_a_second_watch_is_refused_until_the_first_stops(engine: sa.Engine) -> None:
-    with single_watch(engine):
-        with pytest.raises(StorageError, match="another crossmargin watch is running"), single_watch(engine):
-            pass
+    with (
+        single_watch(engine),
+        pytest.raises(StorageError, match="another crossmargin watch is running"),
+        single_watch(engine),
+    ):
+        pass
     with single_watch(engine):  # released on exit
         pass
 
@@ -39,9 +42,8 @@ def test_the_lock_dies_with_a_killed_holder(engine: sa.Engine) -> None:
     holder = subprocess.Popen([sys.executable, "-c", HOLDER, url], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
-        with pytest.raises(StorageError, match="another crossmargin watch") as refused:
-            with single_watch(engine):
-                pass
+        with pytest.raises(StorageError, match="another crossmargin watch") as refused, single_watch(engine):
+            pass
         if engine.dialect.name == "sqlite":
             assert f"pid {holder.pid}" in str(refused.value)
         os.kill(holder.pid, signal.SIGKILL)
