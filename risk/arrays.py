@@ -60,6 +60,7 @@ import math
 import weakref
 from dataclasses import dataclass, replace
 from decimal import Decimal
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -99,6 +100,7 @@ __all__ = [
     "FloatArray",
     "IntArray",
     "compile_book",
+    "repeat_account",
     "select_accounts",
 ]
 
@@ -544,4 +546,68 @@ def _select(book: Book, keep: IntArray) -> Book:
         sm_put_mark=book.sm_put_mark[keep],
         sm_option_value=book.sm_option_value[keep],
         opt_spot=book.opt_spot[opts],
+    )
+
+
+def repeat_account(book: Book, copies: int) -> Book:
+    """A book of ``copies`` identical copies of ``book``'s single account (keys suffixed ``#k``),
+    so that per-copy edits of its arrays (e.g. options aged by different times, ``risk.ttl``) are
+    evaluated in one ``risk.margin.evaluate`` call. Account ``k`` owns positions
+    ``k * N .. (k + 1) * N - 1`` (likewise its perps and options)."""
+    if book.n_accounts != 1:
+        raise RiskInputError(f"repeat_account needs a one-account book, got {book.n_accounts} accounts")
+    n_pos = book.kind.shape[0]
+
+    def rows(x: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        reps = (copies,) + (1,) * (x.ndim - 1)
+        out: npt.NDArray[Any] = np.tile(x, reps)
+        return out
+
+    offset = np.repeat(np.arange(copies, dtype=np.int64) * n_pos, book.perp_pos.shape[0])
+    opt_offset = np.repeat(np.arange(copies, dtype=np.int64) * n_pos, book.opt_pos.shape[0])
+    return replace(
+        book,
+        accounts=book.accounts * copies,
+        account_keys=tuple(f"{book.account_keys[0]}#{k}" for k in range(copies)),
+        skipped=(),
+        model=rows(book.model),
+        quote_idx=rows(book.quote_idx),
+        penalty_rate=rows(book.penalty_rate),
+        close_factor=rows(book.close_factor),
+        grid_spot=rows(book.grid_spot),
+        grid_vol=rows(book.grid_vol),
+        mm_factor=rows(book.mm_factor),
+        contingency=rows(book.contingency),
+        vega_power_short=rows(book.vega_power_short),
+        vega_power_long=rows(book.vega_power_long),
+        pos_account=np.repeat(np.arange(copies, dtype=np.int64), n_pos),
+        kind=rows(book.kind),
+        quantity=rows(book.quantity),
+        price0=rows(book.price0),
+        price0_usd=rows(book.price0_usd),
+        factor_idx=rows(book.factor_idx),
+        basis_idx=rows(book.basis_idx),
+        lt=rows(book.lt),
+        bonus=rows(book.bonus),
+        membership=np.kron(np.eye(copies), book.membership).astype(np.float64),
+        perp_pos=rows(book.perp_pos) + offset,
+        perp_entry=rows(book.perp_entry),
+        perp_funding=rows(book.perp_funding),
+        perp_entry_basis=rows(book.perp_entry_basis),
+        perp_min_req=rows(book.perp_min_req),
+        tier_bounds=rows(book.tier_bounds),
+        tier_mmr=rows(book.tier_mmr),
+        tier_deduction=rows(book.tier_deduction),
+        opt_pos=rows(book.opt_pos) + opt_offset,
+        opt_strike=rows(book.opt_strike),
+        opt_expiry=rows(book.opt_expiry),
+        opt_sign=rows(book.opt_sign),
+        opt_iv=rows(book.opt_iv),
+        opt_underlying=rows(book.opt_underlying),
+        opt_size=rows(book.opt_size),
+        sm_call_spot=rows(book.sm_call_spot),
+        sm_put_spot=rows(book.sm_put_spot),
+        sm_put_mark=rows(book.sm_put_mark),
+        sm_option_value=rows(book.sm_option_value),
+        opt_spot=rows(book.opt_spot),
     )
