@@ -33,7 +33,7 @@ from risk.rebalance.inputs import Movable, RebalanceParams
 from risk.rebalance.linear import augment, linear_book
 from risk.rebalance.lp import Objective, Solution, build_program
 from risk.rebalance.moves import apply_moves, decompose, plan_moves
-from risk.rebalance.variables import collect
+from risk.rebalance.variables import Problem, collect
 
 __all__ = ["Advice", "AdviceStatus", "advise"]
 
@@ -107,38 +107,30 @@ def advise(
     problem = collect(lin, movable, rp)
     notes = list(problem.notes)
 
-    solution: Solution | None = None
     solves = 0
-    status: AdviceStatus
-    if not problem.variables:
-        status = "nothing_movable"
-        notes.append("nothing can move: no source and sink of the same token")
-    elif target_chf is not None and current >= target_chf:
-        status = "target_met"
-    else:
-        program = build_program(problem, rp, objective, floor)
-        if target_chf is not None:
-            goal = min(target_chf, rp.max_chf)
-            # aim a hair above the target: amounts are rounded down to 12 digits afterwards
-            solution = program.least_moved(goal * (1 + 1e-9)) or program.least_moved(goal)
-            solves += 1
-            status = "target_reached"
+    lifted = floor
+    for attempt in range(2):
+        solution, status, used, found = _solve(
+            problem, rp, objective, floor=lifted, current=current, target_chf=target_chf
+        )
+        solves += used
         if solution is None:
-            best = program.max_min()
-            solves += best.iterations
-            status = "target_unreachable" if target_chf is not None else "improved"
-            if not best.value > current + rp.tolerance * abs(current):
-                solution = None
-                status = status if target_chf is not None else "already_optimal"
-            else:
-                relaxed = current + (best.value - current) * (1 - 1e-9)
-                solution = program.least_moved(relaxed) or best
-                solves += 1
-            if target_chf is not None:
-                notes.append(f"target {target_chf:g} is out of reach; the best reachable is {best.value:.6g}")
+            break
+        plan = plan_moves(problem, decompose(problem, solution.tokens), rp)
+        floor_after = plan.chf if objective == "max_stressed_chf" else plan.stressed_chf
+        shortfall = floor - floor_after
+        if shortfall <= 1e-12 * max(1.0, abs(floor)):
+            break
+        # the solver met the floor only within its feasibility tolerance: lift the floor by twice the
+        # shortfall and solve once more; if that still lowers it, propose nothing
+        lifted = floor + 2 * shortfall
+        solution = None
+        if attempt == 1:
+            status = "already_optimal"
+            found.append("no plan improves the objective without lowering the other figure")
+    notes.extend(found)
 
     if solution is not None:
-        plan = plan_moves(problem, decompose(problem, solution.tokens), rp)
         moved = apply_moves(portfolio, lin, plan.legs)
         moves = plan.moves
         chf1, stressed1, interim = plan.chf, plan.stressed_chf, (plan.interim_chf, plan.interim_stressed_chf)
@@ -172,3 +164,46 @@ def advise(
         lp_solves=solves,
         notes=tuple(notes),
     )
+
+
+def _solve(
+    problem: Problem,
+    rp: RebalanceParams,
+    objective: Objective,
+    *,
+    floor: float,
+    current: float,
+    target_chf: float | None,
+) -> tuple[Solution | None, AdviceStatus, int, list[str]]:
+    """One round of LPs: least moved to reach ``target_chf`` when given, else (or when out of reach)
+    the max-min value then the least moved to reach (a hair under) it; the other figure kept at
+    ``floor``. Returns the solution, the status, the LP solves used and notes."""
+    notes: list[str] = []
+    if not problem.variables:
+        return None, "nothing_movable", 0, ["nothing can move: no source and sink of the same token"]
+    if target_chf is not None and current >= target_chf:
+        return None, "target_met", 0, notes
+    program = build_program(problem, rp, objective, floor)
+    solves = 0
+    solution: Solution | None = None
+    status: AdviceStatus = "improved"
+    if target_chf is not None:
+        goal = min(target_chf, rp.max_chf)
+        # aim a hair above the target: amounts are rounded down to 12 digits afterwards
+        solution = program.least_moved(goal * (1 + 1e-9)) or program.least_moved(goal)
+        solves += 1
+        status = "target_reached"
+    if solution is None:
+        best = program.max_min()
+        solves += best.iterations
+        status = "target_unreachable" if target_chf is not None else "improved"
+        if not best.value > current + rp.tolerance * abs(current):
+            solution = None
+            status = status if target_chf is not None else "already_optimal"
+        else:
+            relaxed = current + (best.value - current) * (1 - 1e-9)
+            solution = program.least_moved(relaxed) or best
+            solves += 1
+        if target_chf is not None:
+            notes.append(f"target {target_chf:g} is out of reach; the best reachable is {best.value:.6g}")
+    return solution, status, solves, notes

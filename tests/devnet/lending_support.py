@@ -24,7 +24,7 @@ ASSETS = AssetMap(
     {
         "WETH": AssetInfo(FactorId("ETH")),
         "WBTC": AssetInfo(FactorId("BTC")),
-        "wstETH": AssetInfo(FactorId("ETH"), FactorId("stETH/ETH")),
+        "wstETH": AssetInfo(FactorId("ETH"), FactorId("wstETH/ETH")),
         "USDC": AssetInfo(FactorId("USD")),
         "DAI": AssetInfo(FactorId("USD")),
     }

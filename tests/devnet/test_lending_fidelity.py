@@ -82,7 +82,7 @@ def test_every_seeded_aave_wallet_matches_the_pool_exactly(devnet: Devnet) -> No
     emode = accounts[wallets["emode"]]
     wst = next(p for p in emode.positions if p.token == "wstETH")
     assert wst.lending is not None and wst.lending.liquidation_threshold == Decimal("0.93")
-    assert wst.factor == "ETH" and wst.basis_factor == "stETH/ETH"
+    assert wst.factor == "ETH" and wst.basis_factor == "wstETH/ETH"
 
 
 # --- hypothesis-generated wallets ------------------------------------------------------------

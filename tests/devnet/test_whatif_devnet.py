@@ -35,14 +35,14 @@ ASSETS = {
     "USDC": AssetSpec(factor="USD"),
     "WBTC": AssetSpec(factor="BTC"),
     "DAI": AssetSpec(factor="USD"),
-    "wstETH": AssetSpec(factor="ETH", basis="stETH/ETH"),
+    "wstETH": AssetSpec(factor="ETH", basis="wstETH/ETH"),
 }
 
 
 def _health(account: MarginAccount, devnet: Devnet) -> float:
     portfolio = Portfolio(name="devnet", accounts=(account,))
     prices = {FactorId(k): float(v) for k, v in devnet.factor_prices.items()}
-    prices.setdefault(FactorId("stETH/ETH"), 1.0)
+    prices.setdefault(FactorId("wstETH/ETH"), 1.0)
     market = estimate_market(list(prices), prices, RiskParams(), as_of=account.as_of.timestamp).state
     return float(current_state(compile_book(portfolio, market)).health[0])
 
@@ -50,7 +50,7 @@ def _health(account: MarginAccount, devnet: Devnet) -> float:
 def _simulate(account: MarginAccount, devnet: Devnet, *changes: tuple[str, tuple[str, ...]]) -> float:
     portfolio = Portfolio(name="devnet", accounts=(account,))
     prices = {FactorId(k): float(v) for k, v in devnet.factor_prices.items()}
-    prices.setdefault(FactorId("stETH/ETH"), 1.0)
+    prices.setdefault(FactorId("wstETH/ETH"), 1.0)
     market = estimate_market(list(prices), prices, RiskParams(), as_of=account.as_of.timestamp).state
     parsed = [parse_change(action, values) for action, values in changes]  # type: ignore[arg-type]
     moved = apply_changes(portfolio, market, parsed, assets=ASSETS)

@@ -36,7 +36,7 @@ def test_shipped_defaults_load_and_cover_the_main_chains() -> None:
     assert {"ethereum", "arbitrum", "optimism", "base", "polygon", "avalanche"} <= set(chains)
     assert chains["arbitrum"].chain_id == 42161
     assert loaded.settings.deployments.aave_v3["ethereum"].chain == "ethereum"
-    assert loaded.settings.assets["wstETH"].basis == "stETH/ETH"
+    assert loaded.settings.assets["wstETH"].basis == "wstETH/ETH"
     assert len(loaded.settings.risk.named_scenarios) >= 3
     assert all(f.is_relative_to(DEFAULTS_DIR) for f in loaded.files)
 
