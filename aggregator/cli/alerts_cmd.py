@@ -23,11 +23,15 @@ from aggregator.alerts.message import AlertMessage
 from aggregator.alerts.pinned import pinned_client
 from aggregator.alerts.rules import AlertChannel, AlertsSettings, parse_duration
 from aggregator.cli.app import ConfigOption, out_console
+from aggregator.cli.render_scan import short_key
 from aggregator.config import Settings, load_config
 from aggregator.db import alerts_store, outbox_store
 from aggregator.db.migrate import open_database
 from aggregator.errors import CrossmarginError, InputError
 from aggregator.redaction import redact
+
+# account keys (shortened by short_key) fold rather than lose their tail to an ellipsis
+_KEY_COLUMNS = frozenset({"account"})
 
 __all__ = ["alerts_app"]
 
@@ -190,7 +194,7 @@ def _print_tables(
             return
         table = Table(title=title)
         for column in columns:
-            table.add_column(column)
+            table.add_column(column, overflow="fold" if column in _KEY_COLUMNS else "ellipsis")
         for row in rows:
             table.add_row(*(escape(c) for c in row))
         out_console.print(table)
@@ -206,7 +210,7 @@ def _print_tables(
                 str(a.id),
                 a.rule,
                 a.portfolio,
-                a.account or "(portfolio)",
+                short_key(a.account or "(portfolio)"),
                 a.tier.upper(),
                 "-" if a.value is None else f"{a.value:.4g}",
                 when(a.fired_at),

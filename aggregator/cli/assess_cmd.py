@@ -17,15 +17,20 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from aggregator.cli.app import ConfigOption, out_console
+from aggregator.cli.render_scan import short_key
 from aggregator.config import load_config
 from aggregator.portfolio_file import load_portfolio_file
 from aggregator.report import dumps
 from aggregator.report_composite import AssessReport, build_assess_report
 from aggregator.whatif import advise_book, parse_idle
 from risk.engine import assess as run_assessment
+
+# account keys stay on one line (shortened by short_key); the other columns wrap first
+_KEY_COLUMNS = frozenset({"account"})  # accounts and ladder tables (the wider ones wrap)
 
 __all__ = ["assess"]
 
@@ -45,7 +50,7 @@ def _render(report: AssessReport) -> None:
     head = Table(title=f"{report.portfolio} at {report.as_of.isoformat()}", show_header=False)
     head.add_column("figure")
     head.add_column("value")
-    head.add_row("CHF (composite health)", f"{_num(c.chf)}  set by {c.chf_account or '—'}")
+    head.add_row("CHF (composite health)", f"{_num(c.chf)}  set by {escape(short_key(c.chf_account or '—'))}")
     head.add_row("stressed CHF", f"{_num(c.stressed_chf)}  ({c.stressed_scenario or '—'})")
     head.add_row("p_liq (horizon)", f"{_num(c.p_liq)} ± {_num(c.p_liq_stderr, '.2g')}")
     head.add_row("expected liquidation penalty", f"{_num(c.expected_liquidation_penalty_usd, ',.2f')} USD")
@@ -55,9 +60,9 @@ def _render(report: AssessReport) -> None:
 
     accounts = Table(title="accounts")
     for col in ("account", "model health", "venue health", "p_liq", "days to liq.", "liquidation prices"):
-        accounts.add_column(col)
+        accounts.add_column(col, no_wrap=col in _KEY_COLUMNS)
     for a in report.accounts:
-        key = f"{a.deployment}/{a.account_id}"
+        key = escape(short_key(f"{a.deployment}/{a.account_id}"))
         r = a.risk
         if r is None:
             accounts.add_row(key, a.status, "", "", "", a.status_reason or "")
@@ -74,15 +79,17 @@ def _render(report: AssessReport) -> None:
             dist.add_column(col)
         for d in c.distance_to_liquidation:
             dist.add_row(d.factor, _pct(None if d.down is None else -d.down), _num(d.down_price, ",.2f"),
-                         d.down_account or "—", _pct(d.up), _num(d.up_price, ",.2f"), d.up_account or "—")
+                         escape(short_key(d.down_account or "—")), _pct(d.up), _num(d.up_price, ",.2f"),
+                         escape(short_key(d.up_account or "—")))
         out_console.print(dist)
     if c.liquidation_ladder:
         ladder = Table(title="liquidation ladder")
         for col in ("factor", "move", "price", "account", "penalty USD"):
-            ladder.add_column(col)
+            ladder.add_column(col, no_wrap=col in _KEY_COLUMNS)
         for s in c.liquidation_ladder:
             ladder.add_row(
-                s.factor, _pct(s.move), _num(s.price, ",.2f"), s.account, _num(s.penalty_usd, ",.0f")
+                s.factor, _pct(s.move), _num(s.price, ",.2f"), escape(short_key(s.account)),
+                _num(s.penalty_usd, ",.0f"),
             )
         out_console.print(ladder)
     if c.hedge_breaks:
@@ -90,7 +97,8 @@ def _render(report: AssessReport) -> None:
         for col in ("factor", "leg", "trigger", "price", "unhedged USD", "group health"):
             breaks.add_column(col)
         for h in c.hedge_breaks:
-            breaks.add_row(h.factor, h.leg_account, _pct(h.trigger_move), _num(h.trigger_price, ",.2f"),
+            breaks.add_row(h.factor, escape(short_key(h.leg_account)), _pct(h.trigger_move),
+                           _num(h.trigger_price, ",.2f"),
                            _num(h.unhedged_exposure_usd, ",.0f"), _num(h.group_health_at_trigger))
         out_console.print(breaks)
     if c.greeks is not None:
@@ -111,13 +119,14 @@ def _render(report: AssessReport) -> None:
                 if m.slow else "same chain"
             )
             moves.add_row(
-                m.source, m.destination, f"{m.amount:,.6g} {m.token}", _num(m.usd, ",.0f"), m.action,
+                escape(short_key(m.source)), escape(short_key(m.destination)), f"{m.amount:,.6g} {m.token}",
+                _num(m.usd, ",.0f"), m.action,
                 f"{_num(m.chf_before)} → {_num(m.chf_after)}",
                 f"{_num(m.stressed_chf_before)} → {_num(m.stressed_chf_after)}", transfer,
             )
         out_console.print(moves)
     for w in c.warnings:
-        out_console.print(f"[yellow]warning:[/] {w}", highlight=False)
+        out_console.print(f"[yellow]warning:[/] {escape(w)}", highlight=False)
 
 
 def assess(

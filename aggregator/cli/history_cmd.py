@@ -14,14 +14,19 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from aggregator.cli.app import ConfigOption, out_console
+from aggregator.cli.render_scan import short_key
 from aggregator.config import load_config
 from aggregator.db.export import export_assessments_csv, export_positions_csv
 from aggregator.db.history import account_health_history, chf_history
 from aggregator.db.migrate import open_database
 from aggregator.errors import InputError
+
+# account keys stay on one line (shortened by short_key); the other columns wrap first
+_KEY_COLUMNS = frozenset({"set by"})
 
 __all__ = ["history", "parse_since"]
 
@@ -125,12 +130,12 @@ def history(
         return
     table = Table(title=f"{portfolio}: composite health since {since}")
     for column in ("time (UTC)", "CHF", "set by", "stressed CHF", "p_liq", "pooled HF", "netted HF"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column in _KEY_COLUMNS)
     for p in points:
         table.add_row(
             p.taken_at.strftime("%Y-%m-%d %H:%M"),
             _fmt(p.chf),
-            p.chf_account or "-",
+            escape(short_key(p.chf_account or "-")),
             _fmt(p.stressed_chf),
             _fmt(p.p_liq, 4),
             _fmt(p.pooled_hf),

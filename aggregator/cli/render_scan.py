@@ -1,17 +1,24 @@
 """Rich rendering of one ``scan`` document (``aggregator.report.ScanReport``) for humans.
 
-Sections, in order: a header (portfolio, wallets, snapshot); the accounts table (venue, chain,
-account, status, model health, venue-reported health, drift, liquidation price per factor, distance
-from the reference price); the composite panel (CHF and the account that sets it, stressed CHF and its
-scenario, p_liq over the horizon, expected liquidation penalty, pooled and netted HF, fragmentation
-cost, the exit-4 threshold); hedge breaks; the liquidation ladder; rebalancing moves; alerts decided;
-idle wallet balances (one line); warnings (unavailable, stale, drift, price spreads). Every figure
-comes from the document: what is printed is what ``--json`` says.
+Sections, in order: a header (portfolio, wallets, snapshot); the accounts table (account: deployment,
+wallet and sub-account; model health, or the status and its reason when the read failed;
+venue-reported health, drift, liquidation price per factor with its distance from the reference
+price, positions, chain and block or read time); the composite panel (CHF and the account that sets
+it, stressed CHF and its scenario, p_liq over the horizon, expected liquidation penalty, pooled and
+netted HF, fragmentation cost, the exit-4 threshold); hedge breaks; the liquidation ladder; rebalancing
+moves (action, amount, from, to); alerts decided (rule, account, decision, tier, value); idle wallet
+balances (one line); warnings (unavailable, stale, drift, price spreads). Every figure
+comes from the document: what is printed is what ``--json`` says. Long hex and bech32 runs in
+account keys (wallets, Morpho market ids, GMX position keys, ``dydx1…`` addresses) are shortened to
+their head and tail (:func:`short_key`) so that keys stay distinct and readable at 120 columns;
+``--json`` and ``--csv`` carry them in full.
 """
 
 from __future__ import annotations
 
 import math
+import re
+from decimal import Decimal
 
 from rich.console import Console, Group
 from rich.markup import escape
@@ -20,7 +27,10 @@ from rich.table import Table
 
 from aggregator.report import ScanAccountOut, ScanReport
 
-__all__ = ["fmt_health", "fmt_move", "render_scan"]
+__all__ = ["fmt_health", "fmt_move", "fmt_quantity", "render_scan", "short_key"]
+
+# 0x-hex of 16+ digits (addresses, market ids, position keys) or a bech32 address (dydx1...).
+_LONG_ID = re.compile(r"\b(?:0x[0-9a-fA-F]{16,}|[a-z]{2,10}1[02-9ac-hj-np-z]{30,})\b")
 
 
 def fmt_health(value: float | None, *, infinite: bool = True) -> str:
@@ -30,6 +40,22 @@ def fmt_health(value: float | None, *, infinite: bool = True) -> str:
     if not math.isfinite(value):
         return "∞"
     return f"{value:.4f}"
+
+
+def short_key(key: str) -> str:
+    """``key`` with every long id cut to its first 8 and last 4 characters, so that two keys that differ
+    only in a trailing market id stay distinct: ``morpho_blue:devnet/0x90F79b…b906/0xf907ad…740b``."""
+    return _LONG_ID.sub(lambda m: f"{m.group()[:8]}…{m.group()[-4:]}", key)
+
+
+def fmt_quantity(value: Decimal | float) -> str:
+    """``60,000.00`` at or above 1,000; ``2.5000`` from 1; six significant digits below 1."""
+    q = float(value)
+    if abs(q) >= 1000:
+        return f"{q:,.2f}"
+    if abs(q) >= 1:
+        return f"{q:,.4f}"
+    return f"{q:.6g}"
 
 
 def fmt_move(value: float | None) -> str:
@@ -51,73 +77,64 @@ def _styled_health(value: float | None, critical: float) -> str:
 
 
 def _account_label(a: ScanAccountOut) -> str:
-    account = "" if a.account_id == a.wallet else f" {a.account_id}"
-    return f"{a.deployment}\n{a.wallet[:10]}…{escape(account[:24])}"
+    """Deployment, then the wallet, then the sub-account (the account id without the wallet)."""
+    lines = [a.deployment, short_key(a.wallet)]
+    rest = a.account_id.removeprefix(f"{a.wallet}/")
+    if rest != a.wallet:
+        lines.append(short_key(rest))
+    return escape("\n".join(lines))
 
 
 def _positions(a: ScanAccountOut) -> str:
-    lines = [f"{p.kind} {p.quantity:,.4f} {escape(p.token)}" for p in a.positions]
+    lines = [f"{p.kind} {fmt_quantity(p.quantity)} {escape(p.token)}" for p in a.positions]
     return "\n".join(lines) or "—"
+
+
+def _as_of(a: ScanAccountOut, report: ScanReport) -> str:
+    """``devnet`` / ``#154`` for a chain read; ``off-chain`` / ``21:24:49`` (UTC; the date too when it is
+    not the scan's) for an HTTP venue."""
+    if a.as_of.block is not None:
+        return f"{a.chain or a.as_of.chain or '?'}\n#{a.as_of.block}"
+    ts = a.as_of.timestamp
+    same_day = ts.date() == report.generated_at.date()
+    when = ts.strftime("%H:%M:%S") if same_day else ts.isoformat(timespec="seconds")
+    return f"off-chain\n{when}"
 
 
 def _accounts_table(report: ScanReport) -> Table:
     critical = report.critical_chf or 1.0
     prices = report.market.prices if report.market is not None else {}
     table = Table(title="margin accounts", show_lines=True)
-    for column in (
-        "venue",
-        "chain",
-        "account",
-        "status",
-        "health",
-        "venue health",
-        "drift",
-        "liquidation price",
-        "distance",
-        "positions",
-        "as of",
-    ):
-        table.add_column(column, overflow="fold")
+    table.add_column("account", no_wrap=True)
+    table.add_column("health", no_wrap=True)
+    table.add_column("venue\nhealth", no_wrap=True)
+    table.add_column("drift", no_wrap=True)
+    table.add_column("liquidation price\n(distance)", no_wrap=True)
+    table.add_column("positions", overflow="fold")
+    table.add_column("as of", no_wrap=True)
     for a in report.accounts:
-        status = (
-            "[green]ok[/]" if a.status == "ok" else f"[red]{a.status}[/]\n{escape(a.status_reason or '')}"
-        )
         risk = a.risk
+        venue = "—" if a.venue_reported_health is None else f"{float(a.venue_reported_health):.4f}"
+        if a.status != "ok":
+            # the reason goes in the widest wrapping column: it is what the user needs to read
+            health = f"[red]{escape(a.status)}[/]"
+            reason = escape(a.status_reason or "")
+            table.add_row(_account_label(a), health, venue, "—", "—", reason, _as_of(a, report))
+            continue
         if risk is None:
-            health = "?" if a.status == "unavailable" else "—"
-            venue = "—" if a.venue_reported_health is None else f"{float(a.venue_reported_health):.4f}"
-            liq = dist = drift = "—"
+            health, liq, drift = "—", "—", "—"
         else:
             health = _styled_health(risk.health, critical)
-            venue = "—" if a.venue_reported_health is None else f"{float(a.venue_reported_health):.4f}"
             drift = "—" if risk.model_drift is None else f"{risk.model_drift:+.2g}"
-            liq_lines, dist_lines = [], []
+            liq_lines = []
             for factor, price in sorted(risk.liquidation_price.items()):
                 if price is None:
                     continue
-                liq_lines.append(f"{factor} {_money(price, 2)}")
                 ref = prices.get(factor)
-                dist_lines.append(fmt_move(price / ref - 1.0) if ref else "—")
+                move = fmt_move(price / ref - 1.0) if ref else "—"
+                liq_lines.append(f"{escape(factor)} {_money(price, 2)} ({move})")
             liq = "\n".join(liq_lines) or "none in range"
-            dist = "\n".join(dist_lines) or "—"
-        when = (
-            str(a.as_of.block)
-            if a.as_of.block is not None
-            else a.as_of.timestamp.isoformat(timespec="seconds")
-        )
-        table.add_row(
-            a.venue,
-            a.chain or "off-chain",
-            _account_label(a),
-            status,
-            health,
-            venue,
-            drift,
-            liq,
-            dist,
-            _positions(a),
-            when,
-        )
+        table.add_row(_account_label(a), health, venue, drift, liq, _positions(a), _as_of(a, report))
     return table
 
 
@@ -130,7 +147,8 @@ def _composite_panel(report: ScanReport, horizon_hours: float) -> Panel | None:
     grid.add_column(style="bold")
     grid.add_column()
     grid.add_row(
-        "CHF (composite health)", f"{_styled_health(c.chf, critical)}  set by {escape(c.chf_account or '—')}"
+        "CHF (composite health)",
+        f"{_styled_health(c.chf, critical)}  set by {escape(short_key(c.chf_account or '—'))}",
     )
     grid.add_row(
         "stressed CHF", f"{_styled_health(c.stressed_chf, critical)}  ({escape(c.stressed_scenario or '—')})"
@@ -155,7 +173,7 @@ def _hedge_breaks(report: ScanReport) -> Table | None:
     for h in c.hedge_breaks:
         table.add_row(
             h.factor,
-            escape(h.leg_account),
+            escape(short_key(h.leg_account)),
             fmt_move(h.trigger_move),
             _money(h.trigger_price, 2),
             _money(h.unhedged_exposure_usd),
@@ -177,7 +195,7 @@ def _ladder(report: ScanReport) -> Table | None:
             s.factor,
             fmt_move(s.move),
             _money(s.price, 2),
-            escape(s.account),
+            escape(short_key(s.account)),
             _money(s.penalty_usd),
             left or "—",
         )
@@ -195,37 +213,44 @@ def _rebalancing(report: ScanReport) -> Table | None:
         chf = f"{fmt_health(m.chf_before)} → {fmt_health(m.chf_after)}"
         stressed = f"{fmt_health(m.stressed_chf_before)} → {fmt_health(m.stressed_chf_after)}"
         delay = f"{m.delay_minutes:g} min (bridge)" if m.slow else "now"
-        table.add_row(escape(m.text), chf, stressed, delay)
+        usd = "" if m.usd is None else f" (${_money(m.usd)})"
+        move = (
+            f"{m.action} {fmt_quantity(m.amount)} {m.token}{usd}\n"
+            f"from {short_key(m.source)}\nto {short_key(m.destination)}"
+        )
+        table.add_row(escape(move), chf, stressed, delay)
     return table
 
 
 def _idle_line(report: ScanReport) -> str | None:
-    """``idle wallet balances: devnet 0xf39Fd6e5…: 2,000 USDC ($2,000); ...`` (one line)."""
+    """``idle wallet balances: devnet 0xf39Fd6…2266: 2,000.00 USDC ($2,000); ...`` (one line)."""
     if not report.idle_balances:
         return None
     items = []
     for b in report.idle_balances:
         usd = f" (${_money(b.value_usd)})" if b.value_usd is not None else ""
-        items.append(f"{b.chain} {b.wallet[:10]}…: {b.amount:,.6g} {b.token}{usd}")
+        items.append(f"{b.chain} {short_key(b.wallet)}: {fmt_quantity(b.amount)} {b.token}{usd}")
     return "idle wallet balances: " + "; ".join(items)
 
 
 def _alerts(report: ScanReport) -> Table | None:
     if not report.alerts:
         return None
-    table = Table(title="alerts decided this cycle")
-    for column in ("rule", "account", "decision", "tier", "value", "title"):
-        table.add_column(column)
+    title = "alerts decided this cycle"
+    if report.snapshot_id is None:
+        title += " (not stored: nothing is sent)"
+    table = Table(title=title)
+    for column in ("rule", "account", "decision", "tier", "value"):  # the title repeats them (--json has it)
+        table.add_column(column, no_wrap=True)
     for d in report.alerts:
         value = "—" if d.value is None else f"{d.value:.4g}"
         style = "red" if d.tier == "critical" else ("yellow" if d.tier == "warning" else "green")
         table.add_row(
             escape(d.rule),
-            escape(d.account or "(portfolio)"),
+            escape(short_key(d.account or "(portfolio)")),
             d.kind,
             f"[{style}]{d.tier}[/]",
             value,
-            escape(d.title),
         )
     return table
 

@@ -23,6 +23,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from aggregator.cli.app import ConfigOption, out_console
+from aggregator.cli.render_scan import short_key
 from aggregator.config import Settings, load_config
 from aggregator.errors import InputError
 from aggregator.portfolio_file import load_portfolio_file
@@ -32,6 +33,9 @@ from aggregator.whatif import Action, Change, WhatIfError, apply_changes, parse_
 from risk.engine import assess as run_assessment
 from risk.model import MarketState, Portfolio
 from risk.params import RiskParams
+
+# account keys stay on one line (shortened by short_key); the other columns wrap first
+_KEY_COLUMNS = frozenset({"account", "leg"})
 
 __all__ = ["FLAGS", "parse_changes", "whatif"]
 
@@ -126,9 +130,10 @@ def _render(changes: list[Change], before: AssessReport, after: AssessReport, no
     b, a = before.composite, after.composite
     table = Table(title="before → after")
     for col in ("figure", "before", "after", "change"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=col in _KEY_COLUMNS)
     table.add_row("CHF", *_arrow(b.chf, a.chf))
-    table.add_row("  set by", b.chf_account or "—", a.chf_account or "—", "")
+    set_by = (escape(short_key(r.chf_account or "—")) for r in (b, a))
+    table.add_row("  set by", *set_by, "")
     table.add_row("stressed CHF", *_arrow(b.stressed_chf, a.stressed_chf))
     table.add_row("  scenario", b.stressed_scenario or "—", a.stressed_scenario or "—", "")
     table.add_row("p_liq (horizon)", *_arrow(b.p_liq, a.p_liq))
@@ -141,13 +146,13 @@ def _render(changes: list[Change], before: AssessReport, after: AssessReport, no
 
     health = Table(title="accounts")
     for col in ("account", "health before", "health after", "p_liq before", "p_liq after"):
-        health.add_column(col)
+        health.add_column(col, no_wrap=col in _KEY_COLUMNS)
     before_risk = {f"{x.deployment}/{x.account_id}": x.risk for x in before.accounts}
     after_risk = {f"{x.deployment}/{x.account_id}": x.risk for x in after.accounts}
     for key in dict.fromkeys([*before_risk, *after_risk]):
         rb, ra = before_risk.get(key), after_risk.get(key)
         health.add_row(
-            escape(key),
+            escape(short_key(key)),
             _num(rb.health if rb else None),
             _num(ra.health if ra else None),
             _num(rb.p_liq if rb else None),
@@ -160,24 +165,24 @@ def _render(changes: list[Change], before: AssessReport, after: AssessReport, no
         if c.liquidation_ladder:
             ladder = Table(title=f"liquidation ladder ({label})")
             for col in ("factor", "move", "price", "account", "penalty USD"):
-                ladder.add_column(col)
+                ladder.add_column(col, no_wrap=col in _KEY_COLUMNS)
             for s in c.liquidation_ladder:
                 ladder.add_row(
                     s.factor,
                     "—" if s.move is None else f"{s.move:+.2%}",
                     _num(s.price, ",.2f"),
-                    escape(s.account),
+                    escape(short_key(s.account)),
                     _num(s.penalty_usd, ",.0f"),
                 )
             out_console.print(ladder)
         if c.hedge_breaks:
             breaks = Table(title=f"hedge breaks ({label})")
             for col in ("factor", "leg", "trigger", "price", "unhedged USD"):
-                breaks.add_column(col)
+                breaks.add_column(col, no_wrap=col in _KEY_COLUMNS)
             for h in c.hedge_breaks:
                 breaks.add_row(
                     h.factor,
-                    escape(h.leg_account),
+                    escape(short_key(h.leg_account)),
                     "—" if h.trigger_move is None else f"{h.trigger_move:+.2%}",
                     _num(h.trigger_price, ",.2f"),
                     _num(h.unhedged_exposure_usd, ",.0f"),
