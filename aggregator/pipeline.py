@@ -65,6 +65,7 @@ from adapters.addresses import ChecksumAddress, InvalidAddress, parse_address
 from adapters.assets import AssetMap
 from adapters.base import VenueAdapter
 from adapters.ens import MAINNET_REGISTRY, EnsError, looks_like_ens, resolve_names
+from adapters.errors import VenueError, VenueUnavailable
 from adapters.evm import EvmChainReader, ReaderOptions
 from adapters.evm.redact import scrub
 from adapters.registry import REGISTRY
@@ -193,6 +194,10 @@ async def resolve_ens(
             resolved = await resolve_names(reader, names, registry=registry)
         except EnsError as exc:
             raise InputError(str(exc)) from None
+        except VenueError as exc:  # the chain could not be read: say what was being resolved
+            raise VenueUnavailable(
+                f"resolving ENS name(s) {', '.join(names)}: {exc}", venue="ens", chain=name
+            ) from None
     finally:
         if http is None:
             await client.aclose()
@@ -226,7 +231,7 @@ async def resolve_targets_async(
             try:
                 addresses.append(parse_address(text))
             except InvalidAddress as exc:
-                raise InputError(f"wallet {raw!r}: {exc}") from None
+                raise InputError(f"wallet address {exc}") from None
         elif text:
             stored.append(text)
         else:

@@ -231,6 +231,24 @@ def test_resolve_targets(fast_config: Path) -> None:
         resolve_targets(settings, repository, ["fnud"])
     with pytest.raises(InputError, match=r"no Ethereum RPC"):
         resolve_targets(settings.model_copy(update={"chains": {}}), repository, ["alice.eth"])
+    # a bad checksum names the address once, with the corrected form
+    bad = WALLET[:2] + WALLET[2:].swapcase()
+    with pytest.raises(InputError) as refused:
+        resolve_targets(settings, repository, [bad])
+    assert str(refused.value).count(bad) == 1 and "EIP-55" in str(refused.value)
+
+
+def test_an_unreachable_ens_chain_says_it_was_resolving_ens(fast_config: Path) -> None:
+    from adapters.errors import VenueUnavailable
+    from adapters.specs import ChainSpec
+    from tests.support.local_server import free_port
+
+    settings = load_config().settings
+    dead = ChainSpec(chain_id=1, rpc_urls=(f"http://127.0.0.1:{free_port()}",))
+    settings = settings.model_copy(update={"chains": {"ethereum": dead}})
+    with pytest.raises(VenueUnavailable, match=r"resolving ENS name\(s\) alice\.eth") as failed:
+        resolve_targets(settings, None, ["alice.eth"])
+    assert failed.value.chain == "ethereum"
 
 
 def test_cli_exit_0_json_keeps_account_shape_and_adds_composite(
