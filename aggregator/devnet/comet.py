@@ -21,7 +21,7 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.types import TxReceipt
 
-from aggregator.devnet.market import TOKENS, price_to_base, token_price
+from aggregator.devnet.market import TOKENS, price_to_base, token_price, token_spec
 from aggregator.devnet.solc import compile_devnet_contracts
 from aggregator.devnet.tokens import approve, mint
 from aggregator.devnet.txs import Txs
@@ -98,13 +98,6 @@ class CometDeployment:
         return cls(**data)
 
 
-def _decimals(symbol: str) -> int:
-    for spec in TOKENS:
-        if spec.symbol == symbol:
-            return spec.decimals
-    raise ConfigError(f"unknown devnet token {symbol!r}", source="devnet")
-
-
 def _rate_per_second(apr: Decimal) -> int:
     return int(apr * FACTOR_SCALE) // SECONDS_PER_YEAR
 
@@ -144,15 +137,15 @@ def deploy_comet(
         (
             tokens[c.symbol],
             feeds[c.symbol],
-            _decimals(c.symbol),
+            token_spec(c.symbol).decimals,
             c.borrow_collateral_factor,
             c.liquidate_collateral_factor,
             c.liquidation_factor,
-            c.supply_cap * 10 ** _decimals(c.symbol),
+            c.supply_cap * 10 ** token_spec(c.symbol).decimals,
         )
         for c in collaterals
     ]
-    base_min = DEFAULT_BASE_BORROW_MIN * 10 ** _decimals(COMET_BASE)
+    base_min = DEFAULT_BASE_BORROW_MIN * 10 ** token_spec(COMET_BASE).decimals
     comet = txs.deploy(
         compiled.get("CometStandIn").deployable,
         governor,
@@ -170,7 +163,7 @@ def deploy_comet(
         price_feeds=feeds,
     )
     if liquidity:  # supplied while the rates are still 0, so the deployed indices are exactly 1e15
-        supply_base(txs, deployment, supplier or governor, liquidity * 10 ** _decimals(COMET_BASE))
+        supply_base(txs, deployment, supplier or governor, liquidity * 10 ** token_spec(COMET_BASE).decimals)
     set_rates(txs, deployment, DEFAULT_SUPPLY_RATE_APR, DEFAULT_BORROW_RATE_APR)
     return deployment
 

@@ -28,7 +28,7 @@ from eth_utils.crypto import keccak
 from web3 import Web3
 from web3.contract import Contract
 
-from aggregator.devnet.market import TOKENS
+from aggregator.devnet.market import token_spec
 from aggregator.devnet.solc import compile_devnet_contracts
 from aggregator.devnet.txs import Txs
 from aggregator.devnet.venue_client import VenueAdminError
@@ -43,7 +43,6 @@ __all__ = [
     "deploy_gmx",
     "open_position",
     "reader_contract",
-    "remove_position",
     "seed_gmx",
     "seed_tickers",
     "set_costs",
@@ -100,13 +99,6 @@ class GmxDeployment:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GmxDeployment:
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
-
-
-def _decimals(symbol: str) -> int:
-    for spec in TOKENS:
-        if spec.symbol == symbol:
-            return spec.decimals
-    raise ConfigError(f"unknown devnet token {symbol!r}", source="devnet")
 
 
 def _market_address(name: str) -> str:
@@ -244,15 +236,10 @@ def set_costs(
     txs.transact(fn, deployment.owner, precheck=True)
 
 
-def remove_position(txs: Txs, deployment: GmxDeployment, key: bytes) -> None:
-    fn = reader_contract(txs, deployment).functions.removePosition(key)
-    txs.transact(fn, deployment.owner, precheck=True)
-
-
 def seed_tickers(api_url: str, deployment: GmxDeployment, *, spread: Decimal = Decimal(0)) -> None:
     """Point the venue server's ``/prices/tickers`` at the devnet tokens (symbol, decimals, factor)."""
     tokens = [
-        {"address": deployment.tokens[s], "symbol": sym, "decimals": _decimals(s), "factor": factor}
+        {"address": deployment.tokens[s], "symbol": sym, "decimals": token_spec(s).decimals, "factor": factor}
         for s, (sym, factor) in TICKER_TOKENS.items()
     ]
     try:
@@ -274,9 +261,9 @@ def seed_gmx(txs: Txs, deployment: GmxDeployment, wallets: dict[str, str]) -> li
         for intent in intents:
             index_symbol = next(m[1] for m in GMX_MARKETS if m[0] == intent.market)
             size_in_usd = int(intent.size_usd * P30)
-            size_in_tokens = int(intent.size_usd / intent.entry * 10 ** _decimals(index_symbol))
+            size_in_tokens = int(intent.size_usd / intent.entry * 10 ** token_spec(index_symbol).decimals)
             token = deployment.tokens[intent.collateral_symbol]
-            amount = int(intent.collateral * 10 ** _decimals(_symbol_of(deployment, token)))
+            amount = int(intent.collateral * 10 ** token_spec(_symbol_of(deployment, token)).decimals)
             key = open_position(
                 txs,
                 deployment,

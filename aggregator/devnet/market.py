@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
 
+from aggregator.errors import ConfigError
+
 __all__ = [
     "AAVE_RESERVES",
     "BASE_CURRENCY_UNIT",
@@ -24,6 +26,7 @@ __all__ = [
     "TokenSpec",
     "price_to_base",
     "token_price",
+    "token_spec",
 ]
 
 BASE_CURRENCY_UNIT = 10**8
@@ -48,6 +51,14 @@ TOKENS: tuple[TokenSpec, ...] = (
 )
 
 INITIAL_FACTOR_PRICES: dict[str, Decimal] = {"ETH": Decimal(3000), "BTC": Decimal(60000), "USD": Decimal(1)}
+
+
+def token_spec(symbol: str) -> TokenSpec:
+    """The ``TOKENS`` entry of ``symbol``; an unknown symbol is a :class:`ConfigError`."""
+    for spec in TOKENS:
+        if spec.symbol == symbol:
+            return spec
+    raise ConfigError(f"unknown devnet token {symbol!r}", source="devnet")
 
 
 def token_price(token: TokenSpec, factor_prices: dict[str, Decimal]) -> Decimal:

@@ -39,7 +39,7 @@ from web3.contract import Contract
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
-from aggregator.devnet.market import TOKENS, TokenSpec, token_price
+from aggregator.devnet.market import TOKENS, token_price, token_spec
 from aggregator.devnet.paths import node_modules
 from aggregator.devnet.solc import Compilation, compile_devnet_contracts, compile_sources, read_sources
 from aggregator.devnet.tokens import approve, mint
@@ -216,13 +216,6 @@ def morpho_contract(txs: Txs, deployment: MorphoDeployment) -> Contract:
     return txs.w3.eth.contract(address=Web3.to_checksum_address(deployment.morpho), abi=morpho_abi())
 
 
-def _token_spec(symbol: str) -> TokenSpec:
-    for spec in TOKENS:
-        if spec.symbol == symbol:
-            return spec
-    raise ConfigError(f"unknown devnet token {symbol!r}", source="devnet")
-
-
 def deploy_morpho(
     txs: Txs,
     owner: str,
@@ -284,7 +277,7 @@ def deploy_morpho(
         )
         deployment.markets[spec.name] = market
         txs.transact(morpho.functions.createMarket(market.params), owner, precheck=True)
-        amount = liquidity * 10 ** _token_spec(spec.loan).decimals
+        amount = liquidity * 10 ** token_spec(spec.loan).decimals
         if amount:
             supply_liquidity(txs, deployment, spec.name, supplier or owner, amount)
     return deployment
@@ -304,8 +297,8 @@ def _market_price(deployment: MorphoDeployment, collateral: str, loan: str) -> i
     return oracle_price(
         Decimal(deployment.token_prices[collateral]),
         Decimal(deployment.token_prices[loan]),
-        _token_spec(collateral).decimals,
-        _token_spec(loan).decimals,
+        token_spec(collateral).decimals,
+        token_spec(loan).decimals,
     )
 
 

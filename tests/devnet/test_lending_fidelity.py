@@ -10,6 +10,8 @@ Aave V3 (core 1.19, POOL_REVISION 1): for every seeded wallet and for hypothesis
 from __future__ import annotations
 
 import contextlib
+import copy
+from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
@@ -23,7 +25,7 @@ from adapters.addresses import ChecksumAddress
 from adapters.base import AdapterContext, Call, CallResult
 from adapters.specs import AaveV3Deployment
 from aggregator.devnet import aave as devnet_aave
-from aggregator.devnet.market import AAVE_RESERVES, TOKENS
+from aggregator.devnet.market import AAVE_RESERVES, TOKENS, token_spec
 from aggregator.devnet.network import Devnet
 from aggregator.devnet.tokens import erc20
 from risk.exact.wadray import MAX_UINT256
@@ -121,17 +123,41 @@ _WALLET_COUNTER = iter(range(1, 10**6))
 )
 @given(scenario=scenarios())
 def test_generated_aave_wallets_match_the_pool_exactly(devnet: Devnet, scenario: dict[str, object]) -> None:
-    snapshot = devnet.txs.rpc("evm_snapshot", [])
-    prices = dict(devnet.factor_prices)
-    try:
-        wallet = Web3.to_checksum_address(f"0x{0xC0FFEE00000 + next(_WALLET_COUNTER):040x}")
+    with scratch(devnet):
+        wallet = new_wallet(devnet, 0xC0FFEE00000)
         _play(devnet, wallet, scenario)
         accounts = read(devnet.rpc_url, aave_factory(devnet), [wallet])
         assert len(accounts) == 1
         assert_exact(devnet, accounts[0])
+
+
+@contextlib.contextmanager
+def scratch(devnet: Devnet) -> Iterator[None]:
+    """What ``fresh_devnet`` does, per hypothesis example: ``evm_snapshot`` before, ``evm_revert``
+    after, moved factor prices put back on the venue servers, and ``devnet.state`` restored (also the
+    token prices the Morpho deployment records, which ``set_price`` moves)."""
+    saved = copy.deepcopy(devnet.state)
+    snapshot = devnet.txs.rpc("evm_snapshot", [])
+    try:
+        yield
     finally:
-        devnet.txs.rpc("evm_revert", [snapshot])
-        restore_venue_prices(devnet, prices)
+        assert devnet.txs.rpc("evm_revert", [snapshot]) is True, f"evm_revert({snapshot}) failed"
+        restore_venue_prices(devnet, dict(saved.factor_prices))
+        devnet.state = saved
+
+
+def new_wallet(devnet: Devnet, base: int) -> ChecksumAddress:
+    """A fresh address (``base`` + a session-wide counter) with gas ETH, impersonated by anvil."""
+    wallet = ChecksumAddress(Web3.to_checksum_address(f"0x{base + next(_WALLET_COUNTER):040x}"))
+    fund_wallet(devnet.w3, wallet)
+    return wallet
+
+
+def drop_price(devnet: Devnet, symbol: str, drop: Decimal) -> None:
+    """Move the factor of token ``symbol`` to ``drop`` times its current price (1 = no move)."""
+    if drop != 1:
+        factor = token_spec(symbol).factor
+        devnet.set_price(factor, devnet.factor_prices[factor] * drop)
 
 
 class TxFailed(Exception):
@@ -148,16 +174,20 @@ def _send(devnet: Devnet, fn: ContractFunction, sender: str) -> None:
         raise TxFailed(f"{fn.fn_name} reverted")
 
 
-def _supply(devnet: Devnet, wallet: str, symbol: str, amount: int) -> None:
-    token = erc20(devnet.txs, devnet.tokens[symbol])
+def _mint_and_approve(devnet: Devnet, token_address: str, wallet: str, spender: str, amount: int) -> None:
+    """Mint ``amount`` raw units of the devnet token to ``wallet``, which approves ``spender`` for them."""
+    token = erc20(devnet.txs, token_address)
     _send(devnet, token.get_function_by_signature("mint(address,uint256)")(wallet, amount), wallet)
-    _send(devnet, token.functions.approve(devnet.aave.pool, amount), wallet)
+    _send(devnet, token.functions.approve(spender, amount), wallet)
+
+
+def _supply(devnet: Devnet, wallet: str, symbol: str, amount: int) -> None:
+    _mint_and_approve(devnet, devnet.tokens[symbol], wallet, devnet.aave.pool, amount)
     pool = devnet_aave.pool(devnet.txs, devnet.aave)
     _send(devnet, pool.functions.supply(devnet.tokens[symbol], amount, wallet, 0), wallet)
 
 
 def _play(devnet: Devnet, wallet: str, scenario: dict[str, object]) -> None:
-    fund_wallet(devnet.w3, ChecksumAddress(wallet))
     aave, tokens = devnet.aave, devnet.tokens
     pool = devnet_aave.pool(devnet.txs, aave)
     supplies = scenario["supplies"]
@@ -208,58 +238,58 @@ def _selector(name: str) -> bytes:
     return Web3.keccak(text=name)[:4]
 
 
-def test_a_reverting_wallet_read_is_unavailable_with_the_reason(devnet: Devnet) -> None:
-    wallets = devnet.wallets
-    victim = wallets["hedged"]
-    selector = _selector("getUserAccountData(address)")
+def read_with_fault(
+    devnet: Devnet, wallets: list[str], signature: str, answer: CallResult, victim: str | None = None
+) -> list[MarginAccount]:
+    """Read ``wallets`` through Aave with every call of ``signature`` (only those whose last argument
+    is ``victim``, when given) answered ``answer`` instead of the node's result."""
+    selector = _selector(signature)
 
     def corrupt(call: Call) -> CallResult | None:
-        if call.data[:4] == selector and call.data[-20:] == bytes.fromhex(victim[2:]):
-            return CallResult(success=False, data=b"")
-        return None
+        if call.data[:4] != selector:
+            return None
+        if victim is not None and call.data[-20:] != bytes.fromhex(victim[2:]):
+            return None
+        return answer
 
-    accounts = read(
-        devnet.rpc_url,
-        aave_factory(devnet),
-        [victim, wallets["fund"]],
-        wrap=lambda r: FaultyReader(r, corrupt),
-    )
+    return read(devnet.rpc_url, aave_factory(devnet), wallets, wrap=lambda r: FaultyReader(r, corrupt))
+
+
+@pytest.mark.parametrize(
+    ("victim", "healthy", "signature", "answer", "reason"),
+    [
+        pytest.param(
+            "hedged",
+            "fund",
+            "getUserAccountData(address)",
+            CallResult(success=False, data=b""),
+            "getUserAccountData reverted",
+            id="reverting-account-data",
+        ),
+        pytest.param(
+            "fund",
+            "hedged",
+            "scaledBalanceOf(address)",
+            CallResult(success=True, data=b"\x01\x02\x03"),
+            "not whole ABI words",
+            id="garbage-balance",
+        ),
+    ],
+)
+def test_a_bad_wallet_read_makes_only_that_wallet_unavailable_with_the_reason(
+    devnet: Devnet, victim: str, healthy: str, signature: str, answer: CallResult, reason: str
+) -> None:
+    victim_wallet, healthy_wallet = devnet.wallets[victim], devnet.wallets[healthy]
+    accounts = read_with_fault(devnet, [victim_wallet, healthy_wallet], signature, answer, victim_wallet)
     by_wallet = {a.wallet: a for a in accounts}
-    assert by_wallet[victim].status is AccountStatus.UNAVAILABLE
-    assert "getUserAccountData reverted" in (by_wallet[victim].status_reason or "")
-    assert by_wallet[wallets["fund"]].status is AccountStatus.OK
-
-
-def test_garbage_balance_makes_only_that_wallet_unavailable(devnet: Devnet) -> None:
-    wallets = devnet.wallets
-    victim = wallets["fund"]
-    selector = _selector("scaledBalanceOf(address)")
-
-    def corrupt(call: Call) -> CallResult | None:
-        if call.data[:4] == selector and call.data[-20:] == bytes.fromhex(victim[2:]):
-            return CallResult(success=True, data=b"\x01\x02\x03")
-        return None
-
-    accounts = read(
-        devnet.rpc_url,
-        aave_factory(devnet),
-        [victim, wallets["hedged"]],
-        wrap=lambda r: FaultyReader(r, corrupt),
-    )
-    by_wallet = {a.wallet: a for a in accounts}
-    assert by_wallet[victim].status is AccountStatus.UNAVAILABLE
-    assert "not whole ABI words" in (by_wallet[victim].status_reason or "")
-    assert by_wallet[wallets["hedged"]].status is AccountStatus.OK
+    assert by_wallet[victim_wallet].status is AccountStatus.UNAVAILABLE
+    assert reason in (by_wallet[victim_wallet].status_reason or "")
+    assert by_wallet[healthy_wallet].status is AccountStatus.OK
 
 
 def test_a_broken_pool_makes_every_wallet_unavailable(devnet: Devnet) -> None:
     wallets = [devnet.wallets["hedged"], devnet.wallets["empty"]]
-    selector = _selector("getReservesList()")
-
-    def corrupt(call: Call) -> CallResult | None:
-        return CallResult(success=False, data=b"") if call.data[:4] == selector else None
-
-    accounts = read(devnet.rpc_url, aave_factory(devnet), wallets, wrap=lambda r: FaultyReader(r, corrupt))
+    accounts = read_with_fault(devnet, wallets, "getReservesList()", CallResult(success=False, data=b""))
     assert [a.status for a in accounts] == [AccountStatus.UNAVAILABLE] * 2
     assert all("getReservesList" in (a.status_reason or "") for a in accounts)
 
@@ -332,15 +362,10 @@ def test_generated_comet_wallets_agree_with_is_liquidatable(
 ) -> None:
     factory = comet_factory(devnet)
     deployment, contract = _comet(devnet)
-    snapshot = devnet.txs.rpc("evm_snapshot", [])
-    prices = dict(devnet.factor_prices)
-    try:
-        wallet = Web3.to_checksum_address(f"0x{0xC0E7000000 + next(_WALLET_COUNTER):040x}")
-        fund_wallet(devnet.w3, ChecksumAddress(wallet))
-        token = erc20(devnet.txs, deployment.tokens[symbol])
+    with scratch(devnet):
+        wallet = new_wallet(devnet, 0xC0E7000000)
         raw = int(amount * 10 ** DECIMALS[symbol])
-        _send(devnet, token.get_function_by_signature("mint(address,uint256)")(wallet, raw), wallet)
-        _send(devnet, token.functions.approve(deployment.comet, raw), wallet)
+        _mint_and_approve(devnet, deployment.tokens[symbol], wallet, deployment.comet, raw)
         _send(devnet, contract.functions.supply(deployment.tokens[symbol], raw), wallet)
         info = contract.functions.getAssetInfoByAddress(deployment.tokens[symbol]).call()
         price = contract.functions.getPrice(info[2]).call()
@@ -352,15 +377,10 @@ def test_generated_comet_wallets_agree_with_is_liquidatable(
             devnet.warp(warp)
             if accrue:
                 _send(devnet, contract.functions.accrue(), deployment.governor)
-        if drop != 1:
-            factor = next(t.factor for t in TOKENS if t.symbol == symbol)
-            devnet.set_price(factor, devnet.factor_prices[factor] * drop)
+        drop_price(devnet, symbol, drop)
         accounts = read(devnet.rpc_url, factory, [wallet])
         assert len(accounts) == 1
         assert_comet_agrees(devnet, accounts[0])
-    finally:
-        devnet.txs.rpc("evm_revert", [snapshot])
-        restore_venue_prices(devnet, prices)
 
 
 # --- Morpho Blue ------------------------------------------------------------------------------
@@ -420,15 +440,10 @@ def test_morpho_health_below_one_iff_liquidate_succeeds(
     factory = morpho_factory(devnet)
     deployment, contract = _morpho(devnet)
     market = deployment.markets[market_name]
-    snapshot = devnet.txs.rpc("evm_snapshot", [])
-    prices = dict(devnet.factor_prices)
-    try:
-        wallet = Web3.to_checksum_address(f"0x{0xB1E0000000 + next(_WALLET_COUNTER):040x}")
-        fund_wallet(devnet.w3, ChecksumAddress(wallet))
-        coll = erc20(devnet.txs, market.collateral_token)
+    with scratch(devnet):
+        wallet = new_wallet(devnet, 0xB1E0000000)
         raw = int(amount * 10 ** DECIMALS[market.collateral])
-        _send(devnet, coll.get_function_by_signature("mint(address,uint256)")(wallet, raw), wallet)
-        _send(devnet, coll.functions.approve(deployment.morpho, raw), wallet)
+        _mint_and_approve(devnet, market.collateral_token, wallet, deployment.morpho, raw)
         _send(devnet, contract.functions.supplyCollateral(market.params, raw, wallet, b""), wallet)
         oracle_price = (
             devnet.w3.eth.contract(
@@ -454,14 +469,10 @@ def test_morpho_health_below_one_iff_liquidate_succeeds(
             _send(devnet, contract.functions.borrow(market.params, borrow, 0, wallet, wallet), wallet)
         if warp:
             devnet.warp(warp)
-        if drop != 1:
-            factor = next(t.factor for t in TOKENS if t.symbol == market.collateral)
-            devnet.set_price(factor, devnet.factor_prices[factor] * drop)
+        drop_price(devnet, market.collateral, drop)
         # the liquidator's budget, before the read so that no block comes between read and liquidate
         liquidator = devnet.wallets["liquidator"]
-        loan = erc20(devnet.txs, market.loan_token)
-        _send(devnet, loan.get_function_by_signature("mint(address,uint256)")(liquidator, 10**30), liquidator)
-        _send(devnet, loan.functions.approve(deployment.morpho, 10**30), liquidator)
+        _mint_and_approve(devnet, market.loan_token, liquidator, deployment.morpho, 10**30)
         accounts = read(devnet.rpc_url, factory, [wallet])
         assert len(accounts) == 1
         account = accounts[0]
@@ -481,6 +492,3 @@ def test_morpho_health_below_one_iff_liquidate_succeeds(
             liquidated = False
         assert devnet.w3.eth.get_block("latest")["timestamp"] == read_ts
         assert (health < 1) is liquidated, (health, account.raw)
-    finally:
-        devnet.txs.rpc("evm_revert", [snapshot])
-        restore_venue_prices(devnet, prices)

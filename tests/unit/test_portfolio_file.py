@@ -41,6 +41,14 @@ def load(tmp_path: Path, text: str, name: str = "p.toml"):  # type: ignore[no-un
     return load_portfolio_file(path, assets=SETTINGS.assets, settings=SETTINGS.risk)
 
 
+def assert_rejected(tmp_path: Path, text: str, needle: str) -> None:
+    """Loading ``text`` fails with an error that names the item (``needle``) and the file."""
+    with pytest.raises(PortfolioFileError) as info:
+        load(tmp_path, text)
+    assert needle in str(info.value)
+    assert str(tmp_path / "p.toml") in str(info.value)
+
+
 def test_worked_example_parses_into_the_vocabulary() -> None:
     loaded = load_portfolio_file(EXAMPLE, assets=SETTINGS.assets, settings=SETTINGS.risk)
     keys = [a.key for a in loaded.portfolio.accounts]
@@ -91,10 +99,7 @@ def test_json_is_accepted(tmp_path: Path) -> None:
     ],
 )
 def test_bad_file_names_the_item(tmp_path: Path, edit, needle: str) -> None:  # type: ignore[no-untyped-def]
-    with pytest.raises(PortfolioFileError) as info:
-        load(tmp_path, edit(MINIMAL))
-    assert needle in str(info.value)
-    assert str(tmp_path / "p.toml") in str(info.value)
+    assert_rejected(tmp_path, edit(MINIMAL), needle)
 
 
 def test_rounded_correlation_is_repaired_with_a_warning(tmp_path: Path) -> None:
@@ -191,9 +196,7 @@ def test_standard_margin_parameters_override_the_preset(tmp_path: Path) -> None:
     ],
 )
 def test_bad_standard_margin_accounts_name_the_item(tmp_path: Path, edit, needle: str) -> None:  # type: ignore[no-untyped-def]
-    with pytest.raises(PortfolioFileError) as info:
-        load(tmp_path, edit(STANDARD_HEAD + docs_standard_example()))
-    assert needle in str(info.value)
+    assert_rejected(tmp_path, edit(STANDARD_HEAD + docs_standard_example()), needle)
 
 
 # --- Derive standard margin -----------------------------------------------------------------------
@@ -261,6 +264,4 @@ def test_the_documented_derive_standard_account_gets_the_standard_managers_rule(
     ],
 )
 def test_bad_derive_standard_accounts_name_the_item(tmp_path: Path, edit, needle: str) -> None:  # type: ignore[no-untyped-def]
-    with pytest.raises(PortfolioFileError) as info:
-        load(tmp_path, edit(DERIVE_HEAD + docs_example("derive_standard")))
-    assert needle in str(info.value)
+    assert_rejected(tmp_path, edit(DERIVE_HEAD + docs_example("derive_standard")), needle)
