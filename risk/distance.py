@@ -14,7 +14,7 @@ Search (vectorized, no loop over scenarios)
     then solved together by a vectorized Illinois method (modified regula falsi, in the price
     multiplier, on resources minus requirement) to a bracket narrower than 1e-13 in ``x`` (a
     relative price error below 1e-12). Work is limited to what can move: a path is scanned only for
-    the accounts whose factors it moves (``risk.arrays.select_accounts``), and each solver step
+    the accounts whose factors it moves (``risk.subbook.select_accounts``), and each solver step
     evaluates only the accounts being solved for. An
     account already below 1 at current prices has move 0. A liquidation closer than the grid step
     that recovers before the next point (possible only with options) is not seen.
@@ -38,11 +38,12 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from risk.arrays import Book, BoolArray, FloatArray, select_accounts
+from risk.arrays import Book, BoolArray, FloatArray
 from risk.assessment import DistanceToLiquidation, LadderStep
 from risk.exposure import usd_delta
 from risk.margin import evaluate
 from risk.model import FactorId
+from risk.subbook import select_accounts
 
 __all__ = [
     "LiquidationMoves",

@@ -38,10 +38,6 @@ class GreeksReport:
     book: Greeks
 
 
-def _empty() -> dict[str, dict[FactorId, float]]:
-    return {"delta": {}, "gamma": {}, "vega": {}}
-
-
 def _add(target: dict[FactorId, float], factor: FactorId, value: float) -> None:
     if factor != USD:
         target[factor] = target.get(factor, 0.0) + value

@@ -50,13 +50,14 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from risk.arrays import Book, FloatArray, select_accounts
+from risk.arrays import Book, FloatArray
 from risk.errors import RiskInputError
 from risk.margin import evaluate
 from risk.margin.blas import blocked_matmul, column_extremes
 from risk.margin.kernel import health_kernel
 from risk.model import MarketState
 from risk.params import RiskParams
+from risk.subbook import select_accounts
 
 __all__ = ["DEFAULT_CHUNK_SCENARIOS", "MonteCarloResult", "clear_path_cache", "p_liq", "step_factor"]
 
@@ -114,7 +115,7 @@ def step_factor(book: Book, market: MarketState, dt_years: float) -> tuple[npt.N
 
 
 def _pair_log_range(
-    book: Book, live: npt.NDArray[np.int64], chol: FloatArray, n_steps: int
+    live: npt.NDArray[np.int64], chol: FloatArray, n_steps: int
 ) -> Callable[[int, int], tuple[float, float]]:
     """``log_range(factor, basis)`` for the options tables of ``risk.margin.kernel``: +-``_TABLE_SDS``
     standard deviations of the pair's log-multiplier over the horizon (scenarios beyond are
@@ -250,7 +251,7 @@ def p_liq(
     liq_acc = np.zeros(n_acc, dtype=np.int64)
     pen_acc = np.zeros(n_acc)
     if n_acc:
-        kernel = health_kernel(book, _pair_log_range(book, live, chol, n_steps), _TABLE_POINTS)
+        kernel = health_kernel(book, _pair_log_range(live, chol, n_steps), _TABLE_POINTS)
         per_chunk = max(1, chunk_scenarios // n_steps)
         spec = _PathSpec(seed_value, n_paths, n_steps, chol, student, df, per_chunk)
         hit_acct: list[npt.NDArray[np.int64]] = []

@@ -41,12 +41,11 @@ from risk.arrays import (
     MODEL_LENDING,
     Book,
     FloatArray,
-    repeat_account,
-    select_accounts,
 )
 from risk.margin import evaluate
 from risk.margin.pricing import black76
 from risk.model import PositionKind
+from risk.subbook import repeat_account, select_accounts
 
 __all__ = ["HORIZON_DAYS", "time_to_liquidation"]
 
@@ -111,7 +110,7 @@ def _aged(book: Book, days: FloatArray) -> Book:
 def _options_days(sub: Book, drift: float) -> float | None:
     """First root of ``g(t) = resources(t) - requirement(t) + drift * t`` (days) for the single
     account of ``sub`` (see the module doc), ``None`` when there is none within ``HORIZON_DAYS``.
-    The scan evaluates every grid date at once (``risk.arrays.repeat_account``: one copy of the
+    The scan evaluates every grid date at once (``risk.subbook.repeat_account``: one copy of the
     account per date)."""
     n_opt = sub.opt_pos.shape[0]
 

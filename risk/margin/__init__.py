@@ -35,8 +35,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from risk.arrays import (
-    KIND_OPTION,
-    KIND_PERP,
     MODEL_CROSS_PERP,
     MODEL_DERIVE_STANDARD,
     MODEL_ISOLATED_PERP,
@@ -52,7 +50,7 @@ from risk.margin.derive_standard import derive_standard_figures
 from risk.margin.lending import lending_figures
 from risk.margin.options import deribit_pm_model, derive_pm_model, options_requirement
 from risk.margin.perps import perp_requirement
-from risk.margin.valuation import ScenarioPrices, scenario_prices
+from risk.margin.valuation import ScenarioPrices, risky_gross, scenario_prices
 from risk.margin.venue_standard import standard_figures
 
 __all__ = ["Evaluation", "chf", "deribit_pm_model", "derive_pm_model", "equity", "evaluate", "health_of"]
@@ -141,8 +139,7 @@ def evaluate(book: Book, factor_prices: FloatArray, vol_shift: FloatArray | None
     if is_options.any():
         req = options_requirement(book, sp, vol_shift)
         requirement[:, is_options] = req[:, is_options]
-        risky = ((book.kind == KIND_OPTION) | (book.kind == KIND_PERP)).astype(np.float64)
-        gross = blocked_matmul(np.abs(sp.values), book.membership * risky[:, None])
+        gross = risky_gross(book, sp)
         penalty[:, is_options] = (book.penalty_rate[None, :] * gross)[:, is_options]
     is_standard = model == MODEL_STANDARD
     if is_standard.any():

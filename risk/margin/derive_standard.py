@@ -28,17 +28,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from risk.arrays import (
-    KIND_OPTION,
-    KIND_PERP,
-    KIND_SPOT,
-    MODEL_DERIVE_STANDARD,
-    Book,
-    FloatArray,
-)
-from risk.margin.blas import blocked_matmul
+from risk.arrays import KIND_SPOT, MODEL_DERIVE_STANDARD, Book, FloatArray
 from risk.margin.perps import perp_requirement
-from risk.margin.valuation import ScenarioPrices
+from risk.margin.valuation import ScenarioPrices, risky_gross
 from risk.model import DeriveStandardModel
 
 __all__ = ["derive_standard_figures"]
@@ -128,7 +120,5 @@ def derive_standard_figures(
         assert isinstance(model, DeriveStandardModel)
         requirement[:, a] += _options_requirement(book, sp, int(a), model)
         requirement[:, a] += _base_requirement(book, sp, int(a), model)
-    is_risky = (book.kind == KIND_OPTION) | (book.kind == KIND_PERP)
-    risky = is_risky.astype(np.float64)
-    gross[:, mine] = blocked_matmul(np.abs(sp.values), book.membership * risky[:, None])[:, mine]
+    gross[:, mine] = risky_gross(book, sp)[:, mine]
     return resources, requirement, gross

@@ -39,12 +39,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from risk.arrays import Book, BoolArray, FloatArray, IntArray, select_accounts
+from risk.arrays import Book, BoolArray, FloatArray, IntArray
 from risk.margin import evaluate
 from risk.margin.blas import Scratch, blocked_matmul, column_extremes
 from risk.margin.kernel_build import Compiled, Perps, TableSpec, compile_kernel
 from risk.margin.options_bounds import options_bounds
 from risk.margin.options_table import DEFAULT_POINTS, OptionsTable
+from risk.subbook import select_accounts
 
 __all__ = ["HealthKernel", "health_kernel"]
 

@@ -118,6 +118,7 @@ def _deduplicated(
         quote_ratio=sp.quote_ratio[rows],
         opt_vol=sp.opt_vol[rows],
         opt_under=sp.opt_under[rows],
+        opt_unit=sp.opt_unit[rows],
     )
     column: FloatArray = grid_requirement(book, part, only)[inverse.reshape(-1), a]
     return column

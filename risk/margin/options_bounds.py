@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from risk.arrays import KIND_OPTION, Book, select_accounts
+from risk.arrays import KIND_OPTION, Book
 from risk.margin.pricing import black76
+from risk.subbook import select_accounts
 
 __all__ = ["options_bounds"]
 

@@ -25,9 +25,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from risk.arrays import KIND_OPTION, MODEL_OPTIONS, Book, BoolArray, FloatArray, IntArray, select_accounts
+from risk.arrays import KIND_OPTION, MODEL_OPTIONS, Book, BoolArray, FloatArray, IntArray
 from risk.margin.options_grid import pnl_table
 from risk.margin.valuation import scenario_prices
+from risk.subbook import select_accounts
 
 __all__ = ["OptionsTable", "options_table", "single_pair"]
 

@@ -6,6 +6,9 @@ moved by its factors; see ``risk.model``). An option is revalued instead: its qu
 ``mark + B76(U_s, sigma_s) - B76(U_0, sigma_0)`` per contract-size unit, with ``U_s`` the venue's
 underlying price moved by the position's factors and ``sigma_s = iv * max(0, 1 + vol_shift_s)``, so
 that at current prices and vols the value is exactly the venue's mark.
+
+``risky_gross(book, sp)`` is ``sum |value|`` of each account's options and perps (``[S, A]``, USD), the
+base of the liquidation penalty of the options and standard-margin models.
 """
 
 from __future__ import annotations
@@ -14,17 +17,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from risk.arrays import Book, FloatArray
+from risk.arrays import KIND_OPTION, KIND_PERP, Book, FloatArray
+from risk.margin.blas import blocked_matmul
 from risk.margin.pricing import black76
 
-__all__ = ["ScenarioPrices", "scenario_prices"]
+__all__ = ["ScenarioPrices", "risky_gross", "scenario_prices"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ScenarioPrices:
     """Per-scenario position state: ``mult[S, N]`` (price multiplier), ``usd_price[S, N]``,
     ``values[S, N]`` (signed USD values, options revalued), ``quote_ratio[S, A]``
-    (``P_s[quote] / P_0[quote]``), ``opt_vol[S, No]`` and ``opt_under[S, No]`` (quote currency)."""
+    (``P_s[quote] / P_0[quote]``), ``opt_vol[S, No]``, ``opt_under[S, No]`` (quote currency) and
+    ``opt_unit[S, No]`` (the option's revalued price per option unit, quote: ``mark + (B76(U_s,
+    sigma_s) - B76(U_0, sigma_0)) * contract_size``, not floored)."""
 
     mult: FloatArray
     usd_price: FloatArray
@@ -32,6 +38,7 @@ class ScenarioPrices:
     quote_ratio: FloatArray
     opt_vol: FloatArray
     opt_under: FloatArray
+    opt_unit: FloatArray
 
 
 def scenario_prices(book: Book, factor_prices: FloatArray, vol_shift: FloatArray | None) -> ScenarioPrices:
@@ -46,6 +53,7 @@ def scenario_prices(book: Book, factor_prices: FloatArray, vol_shift: FloatArray
     n_o = book.opt_pos.shape[0]
     opt_vol = np.empty((n_s, n_o))
     opt_under = np.empty((n_s, n_o))
+    unit_quote = np.empty((n_s, n_o))
     if n_o:
         shift = np.zeros(n_s) if vol_shift is None else np.asarray(vol_shift, dtype=np.float64)
         opt_vol = book.opt_iv[None, :] * np.maximum(0.0, 1.0 + shift)[:, None]
@@ -63,4 +71,12 @@ def scenario_prices(book: Book, factor_prices: FloatArray, vol_shift: FloatArray
         quote_ratio=quote_ratio,
         opt_vol=opt_vol,
         opt_under=opt_under,
+        opt_unit=unit_quote,
     )
+
+
+def risky_gross(book: Book, sp: ScenarioPrices) -> FloatArray:
+    """``[S, A]`` (USD): the sum of ``|value|`` of each account's options and perps."""
+    risky = ((book.kind == KIND_OPTION) | (book.kind == KIND_PERP)).astype(np.float64)
+    gross: FloatArray = blocked_matmul(np.abs(sp.values), book.membership * risky[:, None])
+    return gross

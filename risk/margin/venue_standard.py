@@ -25,11 +25,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from risk.arrays import KIND_OPTION, KIND_PERP, MODEL_STANDARD, Book, FloatArray
+from risk.arrays import KIND_OPTION, MODEL_STANDARD, Book, FloatArray
 from risk.margin.blas import blocked_matmul
 from risk.margin.perps import perp_requirement
-from risk.margin.pricing import black76
-from risk.margin.valuation import ScenarioPrices
+from risk.margin.valuation import ScenarioPrices, risky_gross
 
 __all__ = ["option_requirement", "standard_figures"]
 
@@ -45,15 +44,7 @@ def option_requirement(book: Book, sp: ScenarioPrices) -> FloatArray:
     pos = book.opt_pos[local]
     acct = acct_all[local]
     size = book.opt_size[local]
-    base = black76(
-        book.opt_underlying[local], book.opt_strike[local], book.opt_expiry[local], book.opt_iv[local],
-        book.opt_sign[local],
-    )  # fmt: skip
-    now = black76(
-        sp.opt_under[:, local], book.opt_strike[local], book.opt_expiry[local], sp.opt_vol[:, local],
-        book.opt_sign[local],
-    )  # fmt: skip
-    mark = np.maximum(book.price0[pos][None, :] + (now - base[None, :]) * size[None, :], 0.0)
+    mark = np.maximum(sp.opt_unit[:, local], 0.0)
     spot = book.opt_spot[local][None, :] * sp.mult[:, pos] * size[None, :]
     call = book.opt_sign[local] > 0
     spot_part = np.where(
@@ -84,6 +75,5 @@ def standard_figures(
     resources[:, mine] = (equity - (1.0 - keep) * option_value)[:, mine]
     perp_req, _ = perp_requirement(book, sp)
     requirement[:, mine] = (perp_req + option_requirement(book, sp))[:, mine]
-    risky = (is_option | (book.kind == KIND_PERP)).astype(np.float64)
-    gross[:, mine] = blocked_matmul(np.abs(sp.values), book.membership * risky[:, None])[:, mine]
+    gross[:, mine] = risky_gross(book, sp)[:, mine]
     return resources, requirement, gross

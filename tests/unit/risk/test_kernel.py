@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from risk.arrays import KIND_OPTION, Book, compile_book, select_accounts
+from risk.arrays import KIND_OPTION, Book, compile_book
 from risk.margin import derive_pm_model, equity, evaluate
 from risk.margin.blas import blocked_matmul, column_extremes
 from risk.margin.kernel import health_kernel
@@ -26,6 +26,7 @@ from risk.margin.valuation import scenario_prices
 from risk.model import FactorId, MarginTier, PerpParams, Position, PositionKind, StandardMarginModel
 from risk.montecarlo import _log_paths, _PathSpec, clear_path_cache, p_liq, step_factor
 from risk.params import RiskParams
+from risk.subbook import select_accounts
 from tests.unit.risk.builders import (
     account,
     cash,

@@ -9,9 +9,10 @@ from statistics import NormalDist
 import numpy as np
 import pytest
 
-from risk.arrays import compile_book, repeat_account
+from risk.arrays import compile_book
 from risk.margin import derive_pm_model, evaluate
 from risk.model import MarginAccount, StandardMarginModel
+from risk.subbook import repeat_account
 from risk.ttl import time_to_liquidation
 from tests.unit.risk.builders import (
     account,

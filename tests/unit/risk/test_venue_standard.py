@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 
 from risk.arrays import MODEL_STANDARD, compile_book
 from risk.errors import RiskInputError
-from risk.margin import evaluate
+from risk.margin import deribit_pm_model, evaluate
 from risk.margin.kernel import health_kernel
-from risk.model import StandardMarginModel
+from risk.model import DeriveStandardModel, MarginModel, StandardMarginModel
 from risk.options import black76_price
 from tests.unit.risk.builders import account, cash, market, option, perp, portfolio
 
@@ -117,3 +117,20 @@ def test_kernel_gives_evaluate_figures_for_standard_accounts() -> None:
     flags = kernel.below(x, col)
     np.testing.assert_array_equal(flags, (ev.requirement > 0) & (ev.resources < ev.requirement))
     assert flags.any() and not flags.all()
+
+
+@pytest.mark.parametrize("model", [AEVO, DERIBIT, DeriveStandardModel(), deribit_pm_model()])
+def test_penalty_is_the_rate_times_the_gross_of_options_and_perps(model: MarginModel) -> None:
+    # penalty = liquidation_penalty * (|perp value| + |option value|); the cash leg is not counted.
+    # The put is revalued by hand: mark + B76(3000 (1 + move)) - B76(3000), contract size 1.
+    acct = account("a", cash(5000), perp(3, 3000), option(-2, 150, 2800, 30, kind="put", iv="0.6"), model=model)
+    book = compile_book(portfolio(acct), market({"ETH": 3000.0}))
+    prices = book.prices0[None, :].repeat(2, axis=0)
+    move = -0.2
+    prices[1, book.factor_index("ETH")] = 3000.0 * (1 + move)
+    ev = evaluate(book, prices)
+    rate = float(model.liquidation_penalty)
+    t = _years(30)
+    for row, eth in ((0, 3000.0), (1, 3000.0 * (1 + move))):
+        put = 150.0 + float(black76_price(eth, 2800.0, t, 0.6, False)) - float(black76_price(3000.0, 2800.0, t, 0.6, False))
+        assert ev.penalty[row, 0] == pytest.approx(rate * (3 * eth + 2 * abs(put)), rel=1e-12)
