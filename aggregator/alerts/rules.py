@@ -35,15 +35,15 @@ __all__ = [
     "parse_duration",
 ]
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def parse_duration(text: str) -> timedelta:
-    """``30s``, ``15m``, ``2h``, ``1d``."""
+    """``30s``, ``15m``, ``2h``, ``1d``, ``2w``."""
     match = _DURATION.match(text)
     if not match:
-        raise ValueError(f"{text!r} is not a duration (use e.g. 30s, 15m, 2h, 1d)")
+        raise ValueError(f"{text!r} is not a duration (use e.g. 30s, 15m, 2h, 1d, 2w)")
     return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
 
 

@@ -11,7 +11,6 @@ model, no second Monte Carlo) in ``composite.rebalancing``; the JSON document is
 
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
@@ -21,7 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from aggregator.cli.app import ConfigOption, out_console
-from aggregator.cli.render_scan import short_key
+from aggregator.cli.render_scan import fmt_figure, fmt_move, short_key
 from aggregator.config import load_config
 from aggregator.portfolio_file import load_portfolio_file
 from aggregator.report import dumps
@@ -35,27 +34,20 @@ _KEY_COLUMNS = frozenset({"account"})  # accounts and ladder tables (the wider o
 __all__ = ["assess"]
 
 
-def _num(value: float | None, fmt: str = ".4g") -> str:
-    if value is None:
-        return "∞ / n.a."
-    return format(value, fmt) if math.isfinite(value) else "∞"
-
-
-def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{value:+.2%}"
-
-
 def _render(report: AssessReport) -> None:
     c = report.composite
     head = Table(title=f"{report.portfolio} at {report.as_of.isoformat()}", show_header=False)
     head.add_column("figure")
     head.add_column("value")
-    head.add_row("CHF (composite health)", f"{_num(c.chf)}  set by {escape(short_key(c.chf_account or '—'))}")
-    head.add_row("stressed CHF", f"{_num(c.stressed_chf)}  ({c.stressed_scenario or '—'})")
-    head.add_row("p_liq (horizon)", f"{_num(c.p_liq)} ± {_num(c.p_liq_stderr, '.2g')}")
-    head.add_row("expected liquidation penalty", f"{_num(c.expected_liquidation_penalty_usd, ',.2f')} USD")
-    head.add_row("pooled HF / netted HF", f"{_num(c.pooled_hf)} / {_num(c.netted_hf)}")
-    head.add_row("fragmentation cost", f"{_num(c.fragmentation_cost_usd, ',.0f')} USD")
+    head.add_row(
+        "CHF (composite health)", f"{fmt_figure(c.chf)}  set by {escape(short_key(c.chf_account or '—'))}"
+    )
+    head.add_row("stressed CHF", f"{fmt_figure(c.stressed_chf)}  ({c.stressed_scenario or '—'})")
+    head.add_row("p_liq (horizon)", f"{fmt_figure(c.p_liq)} ± {fmt_figure(c.p_liq_stderr, '.2g')}")
+    penalty = fmt_figure(c.expected_liquidation_penalty_usd, ",.2f")
+    head.add_row("expected liquidation penalty", f"{penalty} USD")
+    head.add_row("pooled HF / netted HF", f"{fmt_figure(c.pooled_hf)} / {fmt_figure(c.netted_hf)}")
+    head.add_row("fragmentation cost", f"{fmt_figure(c.fragmentation_cost_usd, ',.0f')} USD")
     out_console.print(head)
 
     accounts = Table(title="accounts")
@@ -67,10 +59,12 @@ def _render(report: AssessReport) -> None:
         if r is None:
             accounts.add_row(key, a.status, "", "", "", a.status_reason or "")
             continue
-        prices = ", ".join(f"{f} {_num(p, ',.2f')}" for f, p in r.liquidation_price.items() if p is not None)
+        prices = ", ".join(
+            f"{f} {fmt_figure(p, ',.2f')}" for f, p in r.liquidation_price.items() if p is not None
+        )
         venue = "—" if a.venue_reported_health is None else f"{float(a.venue_reported_health):.4g}"
-        accounts.add_row(key, _num(r.health), venue, _num(r.p_liq), _num(r.time_to_liquidation_days, ",.1f"),
-                         prices or "—")
+        accounts.add_row(key, fmt_figure(r.health), venue, fmt_figure(r.p_liq),
+                         fmt_figure(r.time_to_liquidation_days, ",.1f"), prices or "—")
     out_console.print(accounts)
 
     if c.distance_to_liquidation:
@@ -78,8 +72,9 @@ def _render(report: AssessReport) -> None:
         for col in ("factor", "down", "price", "account", "up", "price", "account"):
             dist.add_column(col)
         for d in c.distance_to_liquidation:
-            dist.add_row(d.factor, _pct(None if d.down is None else -d.down), _num(d.down_price, ",.2f"),
-                         escape(short_key(d.down_account or "—")), _pct(d.up), _num(d.up_price, ",.2f"),
+            dist.add_row(d.factor, fmt_move(None if d.down is None else -d.down),
+                         fmt_figure(d.down_price, ",.2f"), escape(short_key(d.down_account or "—")),
+                         fmt_move(d.up), fmt_figure(d.up_price, ",.2f"),
                          escape(short_key(d.up_account or "—")))
         out_console.print(dist)
     if c.liquidation_ladder:
@@ -88,8 +83,8 @@ def _render(report: AssessReport) -> None:
             ladder.add_column(col, no_wrap=col in _KEY_COLUMNS)
         for s in c.liquidation_ladder:
             ladder.add_row(
-                s.factor, _pct(s.move), _num(s.price, ",.2f"), escape(short_key(s.account)),
-                _num(s.penalty_usd, ",.0f"),
+                s.factor, fmt_move(s.move), fmt_figure(s.price, ",.2f"), escape(short_key(s.account)),
+                fmt_figure(s.penalty_usd, ",.0f"),
             )
         out_console.print(ladder)
     if c.hedge_breaks:
@@ -97,17 +92,17 @@ def _render(report: AssessReport) -> None:
         for col in ("factor", "leg", "trigger", "price", "unhedged USD", "group health"):
             breaks.add_column(col)
         for h in c.hedge_breaks:
-            breaks.add_row(h.factor, escape(short_key(h.leg_account)), _pct(h.trigger_move),
-                           _num(h.trigger_price, ",.2f"),
-                           _num(h.unhedged_exposure_usd, ",.0f"), _num(h.group_health_at_trigger))
+            breaks.add_row(h.factor, escape(short_key(h.leg_account)), fmt_move(h.trigger_move),
+                           fmt_figure(h.trigger_price, ",.2f"),
+                           fmt_figure(h.unhedged_exposure_usd, ",.0f"), fmt_figure(h.group_health_at_trigger))
         out_console.print(breaks)
     if c.greeks is not None:
-        greeks = Table(title=f"book greeks (theta {_num(c.greeks.theta, ',.2f')} USD/day)")
+        greeks = Table(title=f"book greeks (theta {fmt_figure(c.greeks.theta, ',.2f')} USD/day)")
         for col in ("factor", "delta", "delta USD", "gamma", "vega USD/pt"):
             greeks.add_column(col)
         for f, units in c.greeks.delta.items():
-            greeks.add_row(f, _num(units, ",.4f"), _num(c.greeks.delta_usd.get(f), ",.0f"),
-                           _num(c.greeks.gamma.get(f)), _num(c.greeks.vega.get(f, 0.0), ",.2f"))
+            greeks.add_row(f, fmt_figure(units, ",.4f"), fmt_figure(c.greeks.delta_usd.get(f), ",.0f"),
+                           fmt_figure(c.greeks.gamma.get(f)), fmt_figure(c.greeks.vega.get(f, 0.0), ",.2f"))
         out_console.print(greeks)
     if c.rebalancing:
         moves = Table(title="rebalancing advice (cumulative figures)")
@@ -120,9 +115,9 @@ def _render(report: AssessReport) -> None:
             )
             moves.add_row(
                 escape(short_key(m.source)), escape(short_key(m.destination)), f"{m.amount:,.6g} {m.token}",
-                _num(m.usd, ",.0f"), m.action,
-                f"{_num(m.chf_before)} → {_num(m.chf_after)}",
-                f"{_num(m.stressed_chf_before)} → {_num(m.stressed_chf_after)}", transfer,
+                fmt_figure(m.usd, ",.0f"), m.action,
+                f"{fmt_figure(m.chf_before)} → {fmt_figure(m.chf_after)}",
+                f"{fmt_figure(m.stressed_chf_before)} → {fmt_figure(m.stressed_chf_after)}", transfer,
             )
         out_console.print(moves)
     for w in c.warnings:

@@ -6,17 +6,18 @@ writes +inf healths as ``null`` (the convention of ``risk.assessment``); CSV wri
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
-import re
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
+from aggregator.alerts.rules import parse_duration
 from aggregator.cli.app import ConfigOption, out_console
 from aggregator.cli.render_scan import short_key
 from aggregator.config import load_config
@@ -30,18 +31,15 @@ _KEY_COLUMNS = frozenset({"set by"})
 
 __all__ = ["history", "parse_since"]
 
-_RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([mhdw])$")
-_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-
 
 def parse_since(text: str, now: datetime | None = None) -> datetime | None:
-    """``all``, a relative age (``30m``, ``24h``, ``7d``, ``2w``) or an ISO 8601 time (naive = UTC)."""
+    """``all``, a relative age (``aggregator.alerts.rules.parse_duration``: ``30m``, ``24h``, ``7d``,
+    ``2w``) or an ISO 8601 time (naive = UTC)."""
     value = text.strip().lower()
     if value == "all":
         return None
-    match = _RELATIVE.match(value)
-    if match:
-        return (now or datetime.now(UTC)) - timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})
+    with contextlib.suppress(ValueError):
+        return (now or datetime.now(UTC)) - parse_duration(value)
     try:
         moment = datetime.fromisoformat(text.strip())
     except ValueError:

@@ -27,7 +27,7 @@ from rich.table import Table
 
 from aggregator.report import ScanAccountOut, ScanReport
 
-__all__ = ["fmt_health", "fmt_move", "fmt_quantity", "render_scan", "short_key"]
+__all__ = ["fmt_figure", "fmt_health", "fmt_move", "fmt_quantity", "render_scan", "short_key"]
 
 # 0x-hex of 16+ digits (addresses, market ids, position keys) or a bech32 address (dydx1...).
 _LONG_ID = re.compile(r"\b(?:0x[0-9a-fA-F]{16,}|[a-z]{2,10}1[02-9ac-hj-np-z]{30,})\b")
@@ -56,6 +56,14 @@ def fmt_quantity(value: Decimal | float) -> str:
     if abs(q) >= 1:
         return f"{q:,.4f}"
     return f"{q:.6g}"
+
+
+def fmt_figure(value: float | None, fmt: str = ".4g") -> str:
+    """``value`` in ``fmt``; ``∞`` when infinite, ``∞ / n.a.`` when None (a health with no
+    requirement, or a figure the engine did not produce)."""
+    if value is None:
+        return "∞ / n.a."
+    return format(value, fmt) if math.isfinite(value) else "∞"
 
 
 def fmt_move(value: float | None) -> str:

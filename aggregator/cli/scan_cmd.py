@@ -6,7 +6,7 @@ Runs the whole pipeline (``aggregator.pipeline.run_cycle``) once per portfolio: 
 ``aggregator.alerts.worker.DeliveryWorker`` (rows it cannot send now stay in the outbox with their
 retry time, for ``crossmargin watch``).
 
-Targets (``aggregator.pipeline.resolve_targets``): addresses and ENS names (``*.eth``, resolved when an
+Targets (``aggregator.targets.resolve_targets``): addresses and ENS names (``*.eth``, resolved when an
 Ethereum RPC is configured) form one portfolio named ``--portfolio`` (default ``default``); any other
 argument is a stored portfolio (``crossmargin wallets add``); no argument with ``--portfolio NAME``
 scans that stored portfolio.
@@ -49,9 +49,10 @@ from aggregator.config import Settings, load_config
 from aggregator.db.migrate import open_database
 from aggregator.db.repository import Repository
 from aggregator.errors import ExitCode, InputError
-from aggregator.pipeline import CycleResult, cycle_exit_code, resolve_targets, run_cycle
+from aggregator.pipeline import CycleResult, cycle_exit_code, run_cycle
 from aggregator.report import ScanReport
 from aggregator.scan import select_targets
+from aggregator.targets import resolve_targets
 
 __all__ = ["scan"]
 

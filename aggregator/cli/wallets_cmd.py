@@ -4,7 +4,7 @@ A portfolio groups wallets (a fund's many addresses); ``crossmargin scan NAME`` 
 ``crossmargin watch`` scan a portfolio's wallets together and assess them as one book. Stored in the
 configured database (``[database] url``, else the embedded SQLite file) through
 ``aggregator.db.repository.Repository`` (``add_wallet`` / ``remove_wallet`` / ``wallets`` /
-``portfolios``). An ENS name (``*.eth``) is resolved once, when added (``aggregator.pipeline.
+``portfolios``). An ENS name (``*.eth``) is resolved once, when added (``aggregator.targets.
 resolve_ens``; it needs an Ethereum RPC or an ``ens_registry`` chain), and stored as the address with
 the name as its label unless ``--label`` is given.
 """
@@ -25,7 +25,7 @@ from aggregator.config import Settings, load_config
 from aggregator.db.migrate import open_database
 from aggregator.db.repository import Repository
 from aggregator.errors import ExitCode
-from aggregator.pipeline import DEFAULT_PORTFOLIO, resolve_ens
+from aggregator.targets import DEFAULT_PORTFOLIO, resolve_ens
 
 __all__ = ["portfolios_app", "wallets_app"]
 

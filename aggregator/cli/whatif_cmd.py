@@ -23,7 +23,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from aggregator.cli.app import ConfigOption, out_console
-from aggregator.cli.render_scan import short_key
+from aggregator.cli.render_scan import fmt_figure, short_key
 from aggregator.config import Settings, load_config
 from aggregator.errors import InputError
 from aggregator.portfolio_file import load_portfolio_file
@@ -108,14 +108,8 @@ def _load(
     return stored.portfolio, inputs.estimate.state, params, notes
 
 
-def _num(value: float | None, fmt: str = ".4g") -> str:
-    if value is None:
-        return "∞ / n.a."
-    return format(value, fmt) if math.isfinite(value) else "∞"
-
-
 def _arrow(before: float | None, after: float | None, fmt: str = ".4g") -> tuple[str, str, str]:
-    b, a = _num(before, fmt), _num(after, fmt)
+    b, a = fmt_figure(before, fmt), fmt_figure(after, fmt)
     if before is None or after is None or not (math.isfinite(before) and math.isfinite(after)):
         return b, a, ""
     delta = after - before
@@ -153,10 +147,10 @@ def _render(changes: list[Change], before: AssessReport, after: AssessReport, no
         rb, ra = before_risk.get(key), after_risk.get(key)
         health.add_row(
             escape(short_key(key)),
-            _num(rb.health if rb else None),
-            _num(ra.health if ra else None),
-            _num(rb.p_liq if rb else None),
-            _num(ra.p_liq if ra else None),
+            fmt_figure(rb.health if rb else None),
+            fmt_figure(ra.health if ra else None),
+            fmt_figure(rb.p_liq if rb else None),
+            fmt_figure(ra.p_liq if ra else None),
         )
     out_console.print(health)
 
@@ -170,9 +164,9 @@ def _render(changes: list[Change], before: AssessReport, after: AssessReport, no
                 ladder.add_row(
                     s.factor,
                     "—" if s.move is None else f"{s.move:+.2%}",
-                    _num(s.price, ",.2f"),
+                    fmt_figure(s.price, ",.2f"),
                     escape(short_key(s.account)),
-                    _num(s.penalty_usd, ",.0f"),
+                    fmt_figure(s.penalty_usd, ",.0f"),
                 )
             out_console.print(ladder)
         if c.hedge_breaks:
@@ -184,8 +178,8 @@ def _render(changes: list[Change], before: AssessReport, after: AssessReport, no
                     h.factor,
                     escape(short_key(h.leg_account)),
                     "—" if h.trigger_move is None else f"{h.trigger_move:+.2%}",
-                    _num(h.trigger_price, ",.2f"),
-                    _num(h.unhedged_exposure_usd, ",.0f"),
+                    fmt_figure(h.trigger_price, ",.2f"),
+                    fmt_figure(h.unhedged_exposure_usd, ",.0f"),
                 )
             out_console.print(breaks)
         elif label == "after" and before.composite.hedge_breaks:

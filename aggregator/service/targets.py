@@ -2,7 +2,7 @@
 with its effective schedule from ``[watch]``.
 
 - no argument: every stored portfolio that has wallets (``Repository.wallets``);
-- arguments: ``aggregator.pipeline.resolve_targets`` (the same rules as ``scan``): addresses and ENS
+- arguments: ``aggregator.targets.resolve_targets`` (the same rules as ``scan``): addresses and ENS
   names form one portfolio named ``--portfolio`` (default ``default``), any other name is a stored
   portfolio (an unknown one is an ``InputError`` with a did-you-mean);
 - ``[watch.portfolios.<name>] enabled = false`` leaves a portfolio out.
@@ -19,8 +19,8 @@ from adapters.addresses import ChecksumAddress, parse_address
 from aggregator.config import Settings
 from aggregator.db.repository import Repository
 from aggregator.errors import InputError
-from aggregator.pipeline import DEFAULT_PORTFOLIO, resolve_targets
 from aggregator.service.runner import WatchTarget
+from aggregator.targets import DEFAULT_PORTFOLIO, resolve_targets
 
 __all__ = ["DEFAULT_PORTFOLIO", "resolve_watch_targets"]
 

@@ -31,8 +31,9 @@ from aggregator.db.migrate import open_database
 from aggregator.db.models import AccountSnapshot, AssessmentRow, FactorPrice, OutboxRow
 from aggregator.db.repository import Repository
 from aggregator.errors import ExitCode, InputError
-from aggregator.pipeline import critical_chf, cycle_exit_code, resolve_targets, run_cycle
+from aggregator.pipeline import critical_chf, cycle_exit_code, run_cycle
 from aggregator.report import ScanReport
+from aggregator.targets import resolve_targets
 from risk.model import (
     AsOf,
     CrossPerpModel,

@@ -14,7 +14,7 @@ from typing import Any
 
 from rich.console import Console
 
-from aggregator.cli.render_scan import fmt_quantity, render_scan, short_key
+from aggregator.cli.render_scan import fmt_figure, fmt_move, fmt_quantity, render_scan, short_key
 from aggregator.report import ScanReport
 
 WALLET = "0x90F79bf6EB2c4f870365E785982E1f101E93b906"
@@ -103,6 +103,17 @@ def test_short_key_keeps_keys_distinct_and_readable() -> None:
     # short ids, names and plain text are left alone
     assert short_key("deribit:main/3/ETH") == "deribit:main/3/ETH"
     assert short_key("(portfolio)") == "(portfolio)"
+
+
+def test_fmt_figure_and_fmt_move() -> None:
+    assert fmt_figure(1.23456789) == "1.235"
+    assert fmt_figure(1234.5, ",.2f") == "1,234.50"
+    assert fmt_figure(float("inf")) == "∞"
+    assert fmt_figure(None) == "∞ / n.a."
+    assert fmt_move(-0.0525) == "-5.25%"
+    assert fmt_move(0.1) == "+10.00%"
+    assert fmt_move(None) == "—"
+    assert fmt_move(float("nan")) == "—"
 
 
 def test_fmt_quantity() -> None:
