@@ -146,6 +146,11 @@ def _accounts_table(report: ScanReport) -> Table:
     return table
 
 
+def _not_configured(account: ScanAccountOut) -> bool:
+    """A venue without credentials (Aevo, Deribit): listed, but not an outage."""
+    return (account.status_reason or "").startswith("not configured")
+
+
 def _composite_panel(report: ScanReport, horizon_hours: float) -> Panel | None:
     c = report.composite
     if c is None:
@@ -158,6 +163,12 @@ def _composite_panel(report: ScanReport, horizon_hours: float) -> Panel | None:
         "CHF (composite health)",
         f"{_styled_health(c.chf, critical)}  set by {escape(short_key(c.chf_account or '—'))}",
     )
+    missing = [a for a in report.accounts if a.status == "unavailable" and not _not_configured(a)]
+    if missing:  # the figures cover only what was read: an unread account may be the weakest one
+        grid.add_row(
+            "[red]not read[/]",
+            f"[red]{len(missing)} unavailable account(s) left out of every figure: the CHF may be lower[/]",
+        )
     grid.add_row(
         "stressed CHF", f"{_styled_health(c.stressed_chf, critical)}  ({escape(c.stressed_scenario or '—')})"
     )
